@@ -1,0 +1,89 @@
+/*
+ * The daemon's configuration: built-in defaults, a YAML file, and
+ * command-line overrides, validated into one read-only struct config.
+ *
+ * The file is YAML, loaded with libyaml into a jansson tree (config/yaml.h)
+ * and checked against the known keys. An unknown key, a wrong type or a bad
+ * value is an error naming the file, the line and the key.
+ */
+#ifndef PG_CONFIG_H
+#define PG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config/error.h"
+
+struct config_tls {
+    bool verify;     /* verify the upstream's certificate and host name */
+    char *ca_file;   /* PEM bundle to verify with; NULL: system default */
+    char *cert_file; /* client certificate (PEM), or NULL */
+    char *key_file;  /* its private key (PEM), or NULL */
+};
+
+struct config_upstream {
+    char *name;       /* registry host as clients write it: "docker.io" */
+    char *url;        /* base URL, scheme://host[:port], no trailing / */
+    char **aliases;   /* other names routed here: "index.docker.io" */
+    size_t n_aliases;
+    char *username;   /* NULL for anonymous pulls */
+    char *password;   /* never logged; NULL when username is NULL */
+    bool docker_hub;  /* one-component names get "library/" */
+    struct config_tls tls;
+};
+
+struct config_inspector {
+    uint64_t layer_entries_max;     /* tar entries in one layer */
+    uint64_t layer_bytes_max;       /* decompressed bytes of one layer */
+    uint64_t path_length_max;       /* bytes of one entry's path */
+    uint64_t compression_ratio_max; /* decompressed / compressed bytes */
+};
+
+struct config {
+    char *source;      /* the file it came from, or "built-in defaults" */
+    char *listen_host; /* "127.0.0.1" or "::1" */
+    uint16_t listen_port;
+    char *tls_cert_file; /* serve HTTPS when both are set */
+    char *tls_key_file;
+    char *cache_dir;
+    char *policy_path; /* NULL: the built-in default policy */
+    char *log_level;   /* "debug", "info", "warn" or "error" */
+    unsigned workers;  /* worker threads; 0 means one per CPU */
+    unsigned verdict_wait_seconds;    /* before a manifest request gets 503 */
+    unsigned connect_timeout_seconds; /* upstream TCP and TLS connect */
+    unsigned low_speed_timeout_seconds; /* upstream stall before abort */
+    uint64_t lmdb_map_size;           /* bytes */
+    struct config_upstream *upstreams; /* the first is the default */
+    size_t n_upstreams;
+    struct config_inspector inspector;
+};
+
+/* Returns the built-in defaults: listen 127.0.0.1:5000, upstream docker.io
+ * at https://registry-1.docker.io, cache under ./var, the default policy. */
+struct config *config_defaults(struct pg_error **err);
+
+/*
+ * Loads path over the built-in defaults. Keys absent from the file keep
+ * their defaults; an "upstreams" list replaces the default list. Errors
+ * are "PATH:LINE: KEY: problem; what to do".
+ */
+struct config *config_load(const char *path, struct pg_error **err);
+
+/*
+ * Applies one command-line override: "listen" (ADDR:PORT, [v6]:PORT),
+ * "upstream" (NAME=URL; the first call replaces the upstream list and later
+ * calls append), "cache-dir" or "policy". Errors name the option and value.
+ */
+int config_set_option(struct config *cfg, const char *option,
+                      const char *value, struct pg_error **err);
+
+/* Checks rules that span keys (unique upstream names, at least one
+ * upstream); called after all overrides are applied. */
+int config_validate(const struct config *cfg, struct pg_error **err);
+
+void config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * YAML to jansson, remembering where each value came from.
+ *
+ * Used for the daemon configuration and for policy files, so both report
+ * errors as FILE:LINE:COLUMN. Only the JSON-compatible part of YAML 1.1 is
+ * accepted: mappings with string keys, sequences and scalars. Plain scalars
+ * become integers, reals, booleans (true/false) or null (null, ~, empty)
+ * when they look like one; quoted scalars stay strings. Anchors, aliases,
+ * tags and duplicate keys are errors.
+ */
+#ifndef PG_YAML_H
+#define PG_YAML_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "config/error.h"
+
+struct yaml_doc;
+
+/*
+ * Parses the file at path (at most PG_CONFIG_FILE_MAX_BYTES). Returns the
+ * document, or NULL with an error "PATH:LINE:COLUMN: problem". An empty
+ * file is an empty object.
+ */
+struct yaml_doc *yaml_doc_load(const char *path, struct pg_error **err);
+
+/* As yaml_doc_load, from memory; name is used in error messages. */
+struct yaml_doc *yaml_doc_parse(const char *name, const char *text,
+                                size_t len, struct pg_error **err);
+
+/* The root value; owned by the document. */
+json_t *yaml_doc_root(const struct yaml_doc *doc);
+
+/* The source name given at load. */
+const char *yaml_doc_name(const struct yaml_doc *doc);
+
+/*
+ * Returns the 1-based line and column where value (any value inside the
+ * root) starts, or 0 and 0 when it is not part of the document.
+ */
+void yaml_doc_position(const struct yaml_doc *doc, const json_t *value,
+                       size_t *line, size_t *column);
+
+/* Returns the line and column of the key that names member key of object. */
+void yaml_doc_key_position(const struct yaml_doc *doc, const json_t *object,
+                           const char *key, size_t *line, size_t *column);
+
+void yaml_doc_free(struct yaml_doc *doc);
+
+#endif
