@@ -7,6 +7,7 @@
 #ifndef PG_PARSE_H
 #define PG_PARSE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
