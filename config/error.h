@@ -37,6 +37,7 @@
 struct pg_error {
     int status;       /* HTTP status a client gets: 400, 403, 404, 502... */
     const char *code; /* one of the PG_ERR_* strings; never freed */
+    unsigned retry_after; /* seconds for a Retry-After header; 0: none */
     char message[PG_ERROR_MESSAGE_MAX];
 };
 

@@ -131,3 +131,12 @@ pg_log_quote(char *buf, size_t size, const char *value)
     buf[out] = '\0';
     return buf;
 }
+
+uint64_t
+pg_monotonic_ms(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+}

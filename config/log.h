@@ -11,6 +11,7 @@
 #define PG_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum pg_log_level {
     PG_LOG_DEBUG,
@@ -37,5 +38,8 @@ void pg_log(enum pg_log_level level, const char *event, const char *fmt, ...)
  * Returns buf.
  */
 const char *pg_log_quote(char *buf, size_t size, const char *value);
+
+/* Milliseconds on the monotonic clock, for elapsed_ms and duration_ms. */
+uint64_t pg_monotonic_ms(void);
 
 #endif

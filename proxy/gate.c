@@ -1,0 +1,815 @@
+#include "proxy/gate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "config/limits.h"
+#include "config/log.h"
+#include "inspector/inspector.h"
+#include "proxy/gate_internal.h"
+#include "proxy/reference.h"
+
+/* Seconds a client is told to wait before asking again for a verdict. */
+#define GATE_RETRY_AFTER_SECONDS 5
+
+/* Sent when the client gave no Accept header: every manifest media type
+ * pullgate can serve, so the upstream never falls back to schema 1. */
+static const char default_accept[] =
+    "application/vnd.oci.image.index.v1+json, "
+    "application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
+
+/* A manifest on its way to the blob store and the tag table. */
+struct manifest_store {
+    struct cache *cache;
+    char upstream[256];
+    char repository[PG_NAME_MAX + 1];
+    char tag[PG_DIGEST_MAX + 1]; /* empty when pulled by digest */
+    char digest[PG_DIGEST_MAX + 1];
+    char *media_type;
+    char *bytes;
+    size_t len;
+};
+
+static void resolve_manifest(struct gate_request *request);
+
+/* Writes "ALGORITHM:HEX" of bytes into out (PG_DIGEST_MAX + 1 bytes). */
+static int
+compute_digest(const char *algorithm, const void *bytes, size_t len,
+               char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    const EVP_MD *md = NULL;
+    unsigned char sum[EVP_MAX_MD_SIZE];
+    unsigned int sum_len = 0;
+    size_t used;
+
+    if (strcmp(algorithm, "sha256") == 0)
+        md = EVP_sha256();
+    else if (strcmp(algorithm, "sha512") == 0)
+        md = EVP_sha512();
+    if (md == NULL || EVP_Digest(bytes, len, sum, &sum_len, md, NULL) != 1)
+        return -1;
+
+    used = (size_t)snprintf(out, PG_DIGEST_MAX + 1, "%s:", algorithm);
+    for (unsigned int i = 0; i < sum_len && used + 2 < PG_DIGEST_MAX + 1; i++) {
+        out[used++] = hex[sum[i] >> 4];
+        out[used++] = hex[sum[i] & 0xf];
+    }
+    out[used] = '\0';
+    return 0;
+}
+
+/* Checks nesting before jansson parses, so depth is bounded by our limit. */
+static bool
+json_depth_within(const char *text, size_t len, int max_depth)
+{
+    int depth = 0;
+    bool in_string = false, escaped = false;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+
+        if (in_string) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max_depth)
+                return false;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return true;
+}
+
+/*
+ * Picks the manifest's media type: the upstream's Content-Type without
+ * parameters, else the manifest's own mediaType field, else what its
+ * fields imply. Returns a new string.
+ */
+static char *
+manifest_media_type(const char *content_type, const json_t *manifest)
+{
+    const char *field = json_string_value(json_object_get(manifest,
+                                                          "mediaType"));
+    size_t len;
+
+    if (content_type != NULL) {
+        len = strcspn(content_type, "; \t");
+        if (len > 0 && strncmp(content_type, "application/json", len) != 0 &&
+            strncmp(content_type, "text/plain", len) != 0)
+            return strndup(content_type, len);
+    }
+    if (field != NULL && field[0] != '\0')
+        return strdup(field);
+    if (json_is_array(json_object_get(manifest, "manifests")))
+        return strdup("application/vnd.oci.image.index.v1+json");
+    return strdup("application/vnd.oci.image.manifest.v1+json");
+}
+
+static void
+request_free(struct gate_request *request)
+{
+    if (request == NULL)
+        return;
+    if (request->transfer != NULL)
+        upstream_cancel(request->transfer);
+    if (request->job != NULL)
+        gate_job_detach(request);
+    if (request->timer != NULL)
+        event_free(request->timer);
+    if (request->deliver != NULL)
+        event_free(request->deliver);
+    gate_result_free(request->result);
+    free(request->accept);
+    free(request->media_type);
+    free(request->bytes);
+    free(request);
+}
+
+static void
+request_unlink(struct gate_request *request)
+{
+    struct gate *gate = request->gate;
+
+    if (request->prev != NULL)
+        request->prev->next = request->next;
+    else
+        gate->requests = request->next;
+    if (request->next != NULL)
+        request->next->prev = request->prev;
+}
+
+static void
+on_deliver(evutil_socket_t fd, short what, void *arg)
+{
+    struct gate_request *request = arg;
+    struct gate_result *result = request->result;
+
+    request->result = NULL;
+    request_unlink(request);
+    request->cb(result, request->arg);
+    request_free(request);
+}
+
+/* Schedules the callback with result; the request ends there. */
+static void
+request_deliver(struct gate_request *request, struct gate_result *result)
+{
+    if (request->transfer != NULL) {
+        upstream_cancel(request->transfer);
+        request->transfer = NULL;
+    }
+    if (request->job != NULL)
+        gate_job_detach(request);
+    if (request->timer != NULL)
+        event_del(request->timer);
+    request->result = result;
+    event_active(request->deliver, EV_READ, 0);
+}
+
+static struct gate_result *
+result_new(struct gate_request *request, const char *outcome)
+{
+    struct gate_result *result = calloc(1, sizeof(*result));
+
+    if (result == NULL)
+        return NULL;
+    snprintf(result->digest, sizeof(result->digest), "%s", request->digest);
+    result->source = request->source;
+    result->outcome = outcome;
+    return result;
+}
+
+/* Ends a request with an error (taken). */
+static void
+request_fail(struct gate_request *request, struct pg_error *err)
+{
+    struct gate_result *result = result_new(request, "error");
+
+    if (result == NULL) {
+        /* A result is needed to call back; without memory the client's
+         * connection is left to time out, which frees the request. */
+        pg_error_free(err);
+        return;
+    }
+    result->err = err;
+    request_deliver(request, result);
+}
+
+/* Ends a request with the resolved manifest and outcome. */
+static void
+request_succeed(struct gate_request *request, const char *outcome,
+                const json_t *verdict)
+{
+    struct gate_result *result = result_new(request, outcome);
+
+    if (result == NULL)
+        return;
+    result->bytes = request->bytes;
+    result->len = request->len;
+    result->media_type = request->media_type;
+    request->bytes = NULL;
+    request->media_type = NULL;
+    if (verdict != NULL)
+        result->verdict = json_deep_copy(verdict);
+    request_deliver(request, result);
+}
+
+struct pg_error *
+gate_denied_error(const char *subject, const json_t *verdict)
+{
+    struct pg_error *err = NULL;
+    char rules[PG_ERROR_MESSAGE_MAX] = "";
+    size_t used = 0, i;
+    json_t *entry;
+
+    json_array_foreach(json_object_get(verdict, "denied"), i, entry) {
+        int n = snprintf(rules + used, sizeof(rules) - used, "%s%s: %s",
+                         i > 0 ? "; " : "",
+                         json_string_value(json_object_get(entry, "rule")),
+                         json_string_value(json_object_get(entry, "message")));
+        if (n < 0 || (size_t)n >= sizeof(rules) - used)
+            break;
+        used += (size_t)n;
+    }
+    pg_error_set(&err, 403, PG_ERR_DENIED, "%s is denied by policy: %s",
+                 subject, rules);
+    return err;
+}
+
+void
+gate_request_finish_verdict(struct gate_request *request,
+                            const json_t *verdict, struct pg_error *err)
+{
+    const char *decision = json_string_value(json_object_get(verdict,
+                                                             "decision"));
+    const char *kind = json_string_value(json_object_get(verdict, "kind"));
+    char subject[PG_DIGEST_MAX + 16];
+    struct gate_result *result;
+
+    if (err != NULL) {
+        request_fail(request, err);
+        return;
+    }
+    if (decision != NULL && strcmp(decision, "allow") == 0) {
+        request_succeed(request,
+                        kind != NULL && strcmp(kind, "artifact") == 0
+                            ? "artifact"
+                            : "allow",
+                        verdict);
+        return;
+    }
+
+    result = result_new(request, "deny");
+    if (result == NULL)
+        return;
+    snprintf(subject, sizeof(subject), "image %s", request->digest);
+    result->err = gate_denied_error(subject, verdict);
+    result->verdict = json_deep_copy(verdict);
+    request_deliver(request, result);
+}
+
+static void
+on_verdict_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct gate_request *request = arg;
+    struct pg_error *err = NULL;
+
+    pg_error_set(&err, 503, PG_ERR_UNAVAILABLE,
+                 "the verdict for image %s is still being computed; retry in "
+                 "%d seconds",
+                 request->digest, GATE_RETRY_AFTER_SECONDS);
+    err->retry_after = GATE_RETRY_AFTER_SECONDS;
+    request_fail(request, err);
+}
+
+/* Stores the manifest and, for a tag, the tag record. Worker thread. */
+static void
+store_run(void *arg)
+{
+    struct manifest_store *store = arg;
+    struct pg_error *err = NULL;
+
+    if (cache_manifest_put(store->cache, store->digest, store->media_type,
+                           store->bytes, store->len, &err) == 0 &&
+        store->tag[0] != '\0') {
+        cache_tag_put(store->cache, store->upstream, store->repository,
+                      store->tag, store->digest, store->media_type, &err);
+    }
+    if (err != NULL) {
+        char repo[320];
+
+        pg_log(PG_LOG_ERROR, "manifest_store_failed",
+               "upstream=%s repo=%s digest=%s error=%s", store->upstream,
+               pg_log_quote(repo, sizeof(repo), store->repository),
+               store->digest, err->message);
+        pg_error_free(err);
+    }
+}
+
+static void
+store_done(void *arg)
+{
+    struct manifest_store *store = arg;
+
+    free(store->media_type);
+    free(store->bytes);
+    free(store);
+}
+
+/* Queues the manifest for the cache; failures are logged, not fatal. */
+static void
+store_manifest(struct gate_request *request)
+{
+    struct manifest_store *store = calloc(1, sizeof(*store));
+    struct pg_error *err = NULL;
+
+    if (store == NULL)
+        return;
+    store->cache = request->gate->cache;
+    snprintf(store->upstream, sizeof(store->upstream), "%s",
+             request->upstream->name);
+    snprintf(store->repository, sizeof(store->repository), "%s",
+             request->repository);
+    if (!request->by_digest)
+        snprintf(store->tag, sizeof(store->tag), "%s", request->reference);
+    snprintf(store->digest, sizeof(store->digest), "%s", request->digest);
+    store->media_type = strdup(request->media_type);
+    store->bytes = malloc(request->len > 0 ? request->len : 1);
+    if (store->media_type == NULL || store->bytes == NULL) {
+        store_done(store);
+        return;
+    }
+    memcpy(store->bytes, request->bytes, request->len);
+    store->len = request->len;
+    if (workers_submit(request->gate->workers, store_run, store_done, store,
+                       &err) < 0) {
+        pg_error_free(err);
+        store_done(store);
+    }
+}
+
+/* Fails the request unless the manifest bytes hash to want. */
+static int
+verify_digest(struct gate_request *request, const char *want,
+              struct pg_error **err)
+{
+    char algorithm[8];
+    char got[PG_DIGEST_MAX + 1];
+    size_t alen = strcspn(want, ":");
+
+    if (alen >= sizeof(algorithm))
+        alen = sizeof(algorithm) - 1;
+    memcpy(algorithm, want, alen);
+    algorithm[alen] = '\0';
+
+    if (compute_digest(algorithm, request->bytes, request->len, got) < 0 ||
+        strcmp(got, want) != 0) {
+        pg_error_set(err, 502, PG_ERR_UNAVAILABLE,
+                     "upstream %s sent a manifest for %s:%s whose bytes hash "
+                     "to %s, not %s; nothing was cached",
+                     request->upstream->name, request->repository,
+                     request->reference, got, want);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Sets request->digest from the bytes and checks it against the
+ * reference (by digest) or the Docker-Content-Digest header (by tag).
+ */
+static int
+verify_manifest(struct gate_request *request, const char *header_digest,
+                struct pg_error **err)
+{
+    if (request->by_digest) {
+        snprintf(request->digest, sizeof(request->digest), "%s",
+                 request->reference);
+        return verify_digest(request, request->reference, err);
+    }
+
+    if (compute_digest("sha256", request->bytes, request->len,
+                       request->digest) < 0) {
+        pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
+                     "cannot compute the digest of a manifest of %s",
+                     request->repository);
+        return -1;
+    }
+    if (header_digest != NULL && reference_digest_valid(header_digest))
+        return verify_digest(request, header_digest, err);
+    return 0;
+}
+
+/* Classifies the resolved manifest and takes the path its kind needs. */
+static void
+process_manifest(struct gate_request *request, const char *content_type)
+{
+    struct gate *gate = request->gate;
+    struct pg_error *err = NULL;
+    json_error_t jerr;
+    json_t *manifest = NULL, *verdict = NULL;
+    enum inspector_manifest_kind kind;
+    int found;
+
+    if (!json_depth_within(request->bytes, request->len, PG_JSON_MAX_DEPTH)) {
+        pg_error_set(&err, 502, PG_ERR_UNAVAILABLE,
+                     "upstream %s sent a manifest for %s:%s nested deeper "
+                     "than %d levels; it was not served",
+                     request->upstream->name, request->repository,
+                     request->reference, PG_JSON_MAX_DEPTH);
+        goto fail;
+    }
+    manifest = json_loadb(request->bytes, request->len,
+                          JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(manifest)) {
+        pg_error_set(&err, 502, PG_ERR_UNAVAILABLE,
+                     "upstream %s sent a manifest for %s:%s that is not a "
+                     "JSON object (line %d: %s); it was not served",
+                     request->upstream->name, request->repository,
+                     request->reference, jerr.line, jerr.text);
+        goto fail;
+    }
+
+    if (request->media_type == NULL)
+        request->media_type = manifest_media_type(content_type, manifest);
+    if (request->media_type == NULL) {
+        pg_error_set(&err, 503, PG_ERR_UNAVAILABLE, "out of memory");
+        goto fail;
+    }
+    if (strcmp(request->source, "cache") != 0)
+        store_manifest(request);
+
+    kind = inspector_classify(manifest, request->media_type);
+    if (kind == INSPECTOR_KIND_INDEX) {
+        request_succeed(request, "index", NULL);
+        goto out;
+    }
+    if (kind == INSPECTOR_KIND_UNSUPPORTED) {
+        pg_error_set(&err, 403, PG_ERR_DENIED,
+                     "manifest %s has media type %s, which pullgate cannot "
+                     "inspect, so it is not served",
+                     request->digest, request->media_type);
+        goto fail;
+    }
+
+    found = cache_verdict_get(gate->cache, request->digest,
+                              policy_digest(gate->policy), &verdict, &err);
+    if (found < 0)
+        goto fail;
+    if (found == 1) {
+        gate_request_finish_verdict(request, verdict, NULL);
+        goto out;
+    }
+
+    struct gate_manifest info = {
+        .upstream = request->upstream,
+        .repository = request->repository,
+        .reference = request->reference,
+        .digest = request->digest,
+        .media_type = request->media_type,
+        .bytes = request->bytes,
+        .len = request->len,
+        .manifest = manifest,
+        .artifact = kind == INSPECTOR_KIND_ARTIFACT,
+    };
+    if (gate_job_wait(gate, request, &info, &err) < 0)
+        goto fail;
+    if (gate->cfg->verdict_wait_seconds == 0) {
+        on_verdict_timeout(-1, 0, request);
+    } else {
+        struct timeval wait = {.tv_sec = gate->cfg->verdict_wait_seconds};
+
+        evtimer_add(request->timer, &wait);
+    }
+    goto out;
+
+fail:
+    request_fail(request, err);
+out:
+    json_decref(verdict);
+    json_decref(manifest);
+}
+
+/*
+ * Serves a tag from its cached record when the upstream cannot be asked.
+ * Returns 0 when the request went on with the cached manifest.
+ */
+static int
+resolve_stale_tag(struct gate_request *request)
+{
+    struct cache_tag_record record;
+    struct pg_error *err = NULL;
+    char *bytes = NULL, *media_type = NULL;
+    size_t len = 0;
+
+    if (request->by_digest ||
+        cache_tag_get(request->gate->cache, request->upstream->name,
+                      request->repository, request->reference, &record,
+                      &err) != 1 ||
+        cache_manifest_get(request->gate->cache, record.digest, &bytes, &len,
+                           &media_type, &err) != 1) {
+        pg_error_free(err);
+        return -1;
+    }
+
+    snprintf(request->digest, sizeof(request->digest), "%s", record.digest);
+    request->bytes = bytes;
+    request->len = len;
+    request->media_type = media_type[0] != '\0' ? media_type : NULL;
+    if (request->media_type == NULL)
+        free(media_type);
+    request->source = "stale";
+    pg_log(PG_LOG_WARN, "tag_served_from_cache",
+           "upstream=%s repo=%s tag=%s digest=%s", request->upstream->name,
+           request->repository, request->reference, record.digest);
+    process_manifest(request, NULL);
+    return 0;
+}
+
+/* Maps a non-200 upstream status for a manifest to the client's error. */
+static struct pg_error *
+manifest_status_error(struct gate_request *request, int status)
+{
+    struct pg_error *err = NULL;
+    const char *name = request->upstream->name;
+
+    if (status == 404) {
+        pg_error_set(&err, 404, PG_ERR_MANIFEST_UNKNOWN,
+                     "manifest %s not found in upstream %s repository %s",
+                     request->reference, name, request->repository);
+    } else if (status == 401 || status == 403) {
+        pg_error_set(&err, 404, PG_ERR_NAME_UNKNOWN,
+                     "repository %s not found in upstream %s, or pullgate's "
+                     "credentials for it do not allow pulls (upstream status "
+                     "%d)",
+                     request->repository, name, status);
+    } else if (status == 429) {
+        pg_error_set(&err, 429, PG_ERR_TOOMANYREQUESTS,
+                     "upstream %s is limiting the rate of pulls; retry later",
+                     name);
+    } else {
+        pg_error_set(&err, 502, PG_ERR_UNAVAILABLE,
+                     "upstream %s returned status %d for manifest %s:%s", name,
+                     status, request->repository, request->reference);
+    }
+    return err;
+}
+
+static void
+on_manifest_fetched(struct upstream_transfer *transfer, int status,
+                    struct evbuffer *body, struct pg_error *err, void *arg)
+{
+    struct gate_request *request = arg;
+    size_t len;
+
+    request->transfer = NULL;
+    if (err == NULL && status != 200)
+        err = manifest_status_error(request, status);
+    if (err != NULL) {
+        bool upstream_fault = err->status >= 500 || err->status == 429;
+
+        if (upstream_fault && resolve_stale_tag(request) == 0) {
+            pg_error_free(err);
+            return;
+        }
+        request_fail(request, err);
+        return;
+    }
+
+    len = evbuffer_get_length(body);
+    request->bytes = malloc(len > 0 ? len : 1);
+    if (request->bytes == NULL) {
+        pg_error_set(&err, 503, PG_ERR_UNAVAILABLE, "out of memory");
+        request_fail(request, err);
+        return;
+    }
+    evbuffer_remove(body, request->bytes, len);
+    request->len = len;
+    request->source = "upstream";
+
+    if (verify_manifest(request,
+                        upstream_header(transfer, "Docker-Content-Digest"),
+                        &err) < 0) {
+        request_fail(request, err);
+        return;
+    }
+    process_manifest(request, upstream_header(transfer, "Content-Type"));
+}
+
+static void
+fetch_manifest(struct gate_request *request)
+{
+    struct pg_error *err = NULL;
+    char path[PG_NAME_MAX + PG_DIGEST_MAX + 32];
+    struct upstream_request req = {
+        .upstream = request->upstream,
+        .method = "GET",
+        .path = path,
+        .accept = request->accept != NULL ? request->accept : default_accept,
+        .repository = request->repository,
+    };
+
+    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", request->repository,
+             request->reference);
+    request->transfer = upstream_fetch(request->gate->upstreams, &req,
+                                       PG_MANIFEST_MAX_BYTES,
+                                       on_manifest_fetched, request, &err);
+    if (request->transfer == NULL) {
+        if (resolve_stale_tag(request) == 0) {
+            pg_error_free(err);
+            return;
+        }
+        request_fail(request, err);
+    }
+}
+
+/* A digest reference is answered from the cache when it is there. */
+static void
+resolve_manifest(struct gate_request *request)
+{
+    struct pg_error *err = NULL;
+    char *media_type = NULL;
+    int found;
+
+    if (!request->by_digest) {
+        fetch_manifest(request);
+        return;
+    }
+
+    found = cache_manifest_get(request->gate->cache, request->reference,
+                               &request->bytes, &request->len, &media_type,
+                               &err);
+    if (found < 0) {
+        request_fail(request, err);
+        return;
+    }
+    if (found == 0) {
+        fetch_manifest(request);
+        return;
+    }
+    snprintf(request->digest, sizeof(request->digest), "%s",
+             request->reference);
+    if (media_type != NULL && media_type[0] != '\0')
+        request->media_type = media_type;
+    else
+        free(media_type);
+    request->source = "cache";
+    process_manifest(request, NULL);
+}
+
+static void
+on_start(evutil_socket_t fd, short what, void *arg)
+{
+    struct gate_request *request = arg;
+
+    event_assign(request->deliver, request->gate->base, -1, 0, on_deliver,
+                 request);
+    resolve_manifest(request);
+}
+
+struct gate_request *
+gate_manifest(struct gate *gate, const struct route *route, const char *accept,
+              gate_manifest_cb cb, void *arg, struct pg_error **err)
+{
+    struct gate_request *request = calloc(1, sizeof(*request));
+
+    if (request == NULL)
+        goto nomem;
+    request->gate = gate;
+    request->upstream = route->upstream;
+    snprintf(request->repository, sizeof(request->repository), "%s",
+             route->repository);
+    snprintf(request->reference, sizeof(request->reference), "%s",
+             route->reference);
+    request->by_digest = route->reference_is_digest;
+    request->cb = cb;
+    request->arg = arg;
+    request->source = "upstream";
+    request->started_ms = pg_monotonic_ms();
+    if (accept != NULL && accept[0] != '\0')
+        request->accept = strdup(accept);
+    request->timer = evtimer_new(gate->base, on_verdict_timeout, request);
+    request->deliver = event_new(gate->base, -1, 0, on_deliver, request);
+    if (request->timer == NULL || request->deliver == NULL ||
+        (accept != NULL && accept[0] != '\0' && request->accept == NULL)) {
+        request_free(request);
+        goto nomem;
+    }
+
+    request->next = gate->requests;
+    if (gate->requests != NULL)
+        gate->requests->prev = request;
+    gate->requests = request;
+
+    /* Start from the loop so the callback never runs inside this call.
+     * The deliver event first runs on_start, which points it back at
+     * on_deliver before anything can complete the request. */
+    event_assign(request->deliver, gate->base, -1, 0, on_start, request);
+    event_active(request->deliver, EV_READ, 0);
+    return request;
+
+nomem:
+    pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
+                 "out of memory while starting a manifest request");
+    return NULL;
+}
+
+void
+gate_cancel(struct gate_request *request)
+{
+    if (request == NULL)
+        return;
+    request_unlink(request);
+    request_free(request);
+}
+
+int
+gate_check_source(struct gate *gate, const struct route *route,
+                  struct pg_error **err)
+{
+    json_t *verdict;
+    const char *decision;
+    char subject[PG_NAME_MAX + 300];
+
+    verdict = policy_check_source(gate->policy, route->upstream->name,
+                                  route->repository, route->reference);
+    if (verdict == NULL) {
+        pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
+                     "out of memory while checking the policy");
+        return -1;
+    }
+    decision = json_string_value(json_object_get(verdict, "decision"));
+    if (decision != NULL && strcmp(decision, "deny") == 0) {
+        snprintf(subject, sizeof(subject), "repository %s/%s",
+                 route->upstream->name, route->repository);
+        *err = gate_denied_error(subject, verdict);
+        json_decref(verdict);
+        return -1;
+    }
+    json_decref(verdict);
+    return 0;
+}
+
+struct gate *
+gate_new(struct event_base *base, const struct config *cfg,
+         struct upstream_client *upstreams, struct blobfetch *fetches,
+         struct workers *workers, struct cache *cache,
+         const struct policy *policy, struct pg_error **err)
+{
+    struct gate *gate = calloc(1, sizeof(*gate));
+
+    if (gate == NULL) {
+        pg_error_set(err, 503, PG_ERR_INTERNAL,
+                     "out of memory while creating the gate");
+        return NULL;
+    }
+    gate->base = base;
+    gate->cfg = cfg;
+    gate->upstreams = upstreams;
+    gate->fetches = fetches;
+    gate->workers = workers;
+    gate->cache = cache;
+    gate->policy = policy;
+    return gate;
+}
+
+void
+gate_free(struct gate *gate)
+{
+    if (gate == NULL)
+        return;
+    while (gate->requests != NULL) {
+        struct gate_request *request = gate->requests;
+
+        request_unlink(request);
+        request_free(request);
+    }
+    gate_jobs_free(gate);
+    free(gate);
+}
+
+void
+gate_result_free(struct gate_result *result)
+{
+    if (result == NULL)
+        return;
+    pg_error_free(result->err);
+    free(result->media_type);
+    free(result->bytes);
+    json_decref(result->verdict);
+    free(result);
+}

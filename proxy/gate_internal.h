@@ -1,0 +1,96 @@
+/*
+ * Shared between gate.c (manifest requests) and gate_job.c (inspection
+ * jobs). Not part of the gate's interface.
+ */
+#ifndef PG_GATE_INTERNAL_H
+#define PG_GATE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "proxy/gate.h"
+
+struct gate_job;
+
+struct gate {
+    struct event_base *base;
+    const struct config *cfg;
+    struct upstream_client *upstreams;
+    struct blobfetch *fetches;
+    struct workers *workers;
+    struct cache *cache;
+    const struct policy *policy;
+    struct gate_job *jobs;         /* inspections under way */
+    struct gate_request *requests; /* every live request */
+};
+
+struct gate_request {
+    struct gate *gate;
+    struct gate_request *prev; /* in gate->requests */
+    struct gate_request *next;
+    struct gate_request *job_prev; /* in job->waiters */
+    struct gate_request *job_next;
+
+    const struct config_upstream *upstream;
+    char repository[PG_NAME_MAX + 1];
+    char reference[PG_DIGEST_MAX + 1];
+    bool by_digest;
+    char *accept;
+    gate_manifest_cb cb;
+    void *arg;
+
+    struct upstream_transfer *transfer; /* manifest fetch under way */
+    struct gate_job *job;               /* inspection waited on */
+    struct event *timer;                /* verdict wait, then 503 */
+    struct event *deliver;              /* calls back from the loop */
+    struct gate_result *result;         /* ready to deliver */
+
+    /* The manifest, once resolved. */
+    char digest[PG_DIGEST_MAX + 1];
+    char *media_type;
+    char *bytes;
+    size_t len;
+    const char *source; /* "cache", "upstream" or "stale" */
+    uint64_t started_ms;
+};
+
+/* The manifest a request resolved to, handed to a job. */
+struct gate_manifest {
+    const struct config_upstream *upstream;
+    const char *repository;
+    const char *reference;
+    const char *digest;
+    const char *media_type;
+    const char *bytes;
+    size_t len;
+    const json_t *manifest; /* parsed bytes */
+    bool artifact;
+};
+
+/*
+ * Attaches request to the inspection job of manifest->digest, starting
+ * one when none is under way. The request's result is set when the job
+ * ends (gate_request_finish). Returns -1 when the job cannot start.
+ */
+int gate_job_wait(struct gate *gate, struct gate_request *request,
+                  const struct gate_manifest *manifest,
+                  struct pg_error **err);
+
+/* Detaches request from its job; the job goes on. */
+void gate_job_detach(struct gate_request *request);
+
+/* Frees every job; used by gate_free after the workers have stopped. */
+void gate_jobs_free(struct gate *gate);
+
+/*
+ * Completes a request with a verdict or an error: builds the result from
+ * the request's manifest and schedules the callback. Takes err.
+ */
+void gate_request_finish_verdict(struct gate_request *request,
+                                 const json_t *verdict, struct pg_error *err);
+
+/* Builds the 403 DENIED error for a verdict that denies. */
+struct pg_error *gate_denied_error(const char *subject, const json_t *verdict);
+
+#endif

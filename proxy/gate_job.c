@@ -1,0 +1,629 @@
+/*
+ * Inspection jobs: everything between "this image has no verdict" and "the
+ * verdict is stored". One job per manifest digest; requests for the same
+ * image wait on the same job.
+ *
+ * Steps: fetch the config blob and every layer into the blob store (loop
+ * thread, through blobfetch); as each arrives, list a layer or read the
+ * config on a worker; when all are in, build the image document, evaluate
+ * the policy and store document, verdict and blob permissions (worker);
+ * then answer every waiting request (loop).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config/limits.h"
+#include "config/log.h"
+#include "inspector/inspector.h"
+#include "proxy/gate_internal.h"
+#include "proxy/reference.h"
+
+/* One blob of the image: each layer, then the config blob last. */
+struct slot {
+    struct gate_job *job;
+    size_t index;
+    char digest[PG_DIGEST_MAX + 1];
+    char *media_type;
+    int64_t size;
+    struct blobfetch_waiter *waiter; /* while the fetch is under way */
+    json_t *listing;                 /* a layer's inspector_list_layer */
+    struct pg_error *error;          /* why reading the blob failed */
+};
+
+struct gate_job {
+    struct gate *gate;
+    struct gate_job *prev;
+    struct gate_job *next;
+    struct gate_request *waiters;
+
+    const struct config_upstream *upstream;
+    char repository[PG_NAME_MAX + 1];
+    char digest[PG_DIGEST_MAX + 1];
+    json_t *manifest;
+    json_t *reference; /* {"registry", "repository", "reference"} */
+    bool artifact;
+    char *invalid; /* why the manifest itself cannot be inspected */
+
+    struct slot *slots; /* n_layers + 1, the config blob last */
+    size_t n_layers;
+    size_t fetches_pending;
+    size_t reads_pending;
+    struct pg_error *fetch_err; /* a blob could not be fetched: no verdict */
+
+    char *config_bytes;
+    size_t config_len;
+    bool evaluating;
+    json_t *verdict;
+    struct pg_error *store_err;
+    uint64_t started_ms;
+};
+
+static void job_progress(struct gate_job *job);
+
+static void
+job_free(struct gate_job *job)
+{
+    if (job == NULL)
+        return;
+    for (size_t i = 0; job->slots != NULL && i <= job->n_layers; i++) {
+        blobfetch_cancel(job->slots[i].waiter);
+        free(job->slots[i].media_type);
+        json_decref(job->slots[i].listing);
+        pg_error_free(job->slots[i].error);
+    }
+    free(job->slots);
+    free(job->invalid);
+    free(job->config_bytes);
+    json_decref(job->manifest);
+    json_decref(job->reference);
+    json_decref(job->verdict);
+    pg_error_free(job->fetch_err);
+    pg_error_free(job->store_err);
+    free(job);
+}
+
+static void
+job_unlink(struct gate_job *job)
+{
+    struct gate *gate = job->gate;
+
+    if (job->prev != NULL)
+        job->prev->next = job->next;
+    else
+        gate->jobs = job->next;
+    if (job->next != NULL)
+        job->next->prev = job->prev;
+}
+
+/* Answers every waiter and frees the job; loop thread. */
+static void
+job_finish(struct gate_job *job)
+{
+    struct pg_error *err = job->fetch_err ? job->fetch_err : job->store_err;
+
+    job_unlink(job);
+    while (job->waiters != NULL) {
+        struct gate_request *request = job->waiters;
+
+        gate_job_detach(request);
+        gate_request_finish_verdict(request, job->verdict,
+                                    err != NULL ? pg_error_copy(err) : NULL);
+    }
+    job_free(job);
+}
+
+/* Records why the manifest cannot be inspected (first reason wins). */
+static void job_invalid(struct gate_job *job, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+job_invalid(struct gate_job *job, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+
+    if (job->invalid != NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    job->invalid = strdup(text);
+}
+
+/* Copies one descriptor into a slot, or marks the manifest invalid. */
+static void
+slot_init(struct gate_job *job, struct slot *slot, const json_t *descriptor,
+          const char *field, size_t index)
+{
+    const char *digest = json_string_value(json_object_get(descriptor,
+                                                           "digest"));
+    const char *media_type = json_string_value(
+        json_object_get(descriptor, "mediaType"));
+    json_t *size = json_object_get(descriptor, "size");
+
+    slot->job = job;
+    slot->index = index;
+    slot->size = -1;
+    if (!json_is_object(descriptor)) {
+        job_invalid(job, "manifest %s[%zu] is not a descriptor object", field,
+                    index);
+        return;
+    }
+    if (digest == NULL || !reference_digest_valid(digest)) {
+        job_invalid(job,
+                    "manifest %s[%zu].digest is missing or is not a sha256 "
+                    "or sha512 digest",
+                    field, index);
+        return;
+    }
+    if (!json_is_integer(size) || json_integer_value(size) < 0) {
+        job_invalid(job,
+                    "manifest %s[%zu].size is missing or is not a "
+                    "non-negative integer",
+                    field, index);
+        return;
+    }
+    snprintf(slot->digest, sizeof(slot->digest), "%s", digest);
+    slot->size = json_integer_value(size);
+    slot->media_type = strdup(media_type != NULL ? media_type : "");
+}
+
+/* Validates the manifest's descriptors into slots. */
+static int
+job_prepare(struct gate_job *job)
+{
+    json_t *layers = json_object_get(job->manifest, "layers");
+    json_t *config = json_object_get(job->manifest, "config");
+    json_t *layer;
+    size_t i;
+
+    if (!json_is_array(layers)) {
+        job_invalid(job, "manifest %s has no layers array", job->digest);
+        return 0;
+    }
+    job->n_layers = json_array_size(layers);
+    if (job->n_layers > PG_LAYERS_MAX) {
+        job_invalid(job, "manifest %s has %zu layers, more than the %d "
+                         "pullgate inspects",
+                    job->digest, job->n_layers, PG_LAYERS_MAX);
+        job->n_layers = 0;
+        return 0;
+    }
+    job->slots = calloc(job->n_layers + 1, sizeof(*job->slots));
+    if (job->slots == NULL)
+        return -1;
+    json_array_foreach(layers, i, layer) {
+        slot_init(job, &job->slots[i], layer, "layers", i);
+    }
+    slot_init(job, &job->slots[job->n_layers], config, "config", 0);
+    return 0;
+}
+
+/* Lists one layer's entries. Worker thread. */
+static void
+read_layer_run(void *arg)
+{
+    struct slot *slot = arg;
+    struct gate *gate = slot->job->gate;
+    const struct config_inspector *limits = &gate->cfg->inspector;
+    struct inspector_limits inspector_limits = {
+        .entries_max = limits->layer_entries_max,
+        .bytes_max = limits->layer_bytes_max,
+        .path_length_max = limits->path_length_max,
+        .ratio_max = limits->compression_ratio_max,
+    };
+    char path[4096];
+
+    cache_blob_path(gate->cache, slot->digest, path, sizeof(path));
+    slot->listing = inspector_list_layer(path, slot->digest, slot->media_type,
+                                         &inspector_limits, &slot->error);
+}
+
+/* Reads the config blob into memory, bounded. Worker thread. */
+static void
+read_config_run(void *arg)
+{
+    struct slot *slot = arg;
+    struct gate_job *job = slot->job;
+    char path[4096];
+    int fd = -1;
+    ssize_t n;
+
+    if (slot->size > (int64_t)PG_IMAGE_CONFIG_MAX_BYTES) {
+        pg_error_set(&slot->error, 403, PG_ERR_DENIED,
+                     "config blob %s has %lld bytes, more than the %u "
+                     "pullgate reads",
+                     slot->digest, (long long)slot->size,
+                     PG_IMAGE_CONFIG_MAX_BYTES);
+        return;
+    }
+    cache_blob_path(job->gate->cache, slot->digest, path, sizeof(path));
+    job->config_bytes = malloc((size_t)slot->size + 1);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (job->config_bytes == NULL || fd < 0)
+        goto fail;
+    while (job->config_len < (size_t)slot->size) {
+        n = read(fd, job->config_bytes + job->config_len,
+                 (size_t)slot->size - job->config_len);
+        if (n <= 0)
+            goto fail;
+        job->config_len += (size_t)n;
+    }
+    close(fd);
+    return;
+
+fail:
+    pg_error_set(&slot->error, 503, PG_ERR_UNAVAILABLE,
+                 "cannot read config blob %s from %s: %s", slot->digest, path,
+                 strerror(errno));
+    if (fd >= 0)
+        close(fd);
+}
+
+static void
+read_done(void *arg)
+{
+    struct slot *slot = arg;
+
+    slot->job->reads_pending--;
+    job_progress(slot->job);
+}
+
+static void
+on_slot_fetched(struct pg_error *err, void *arg)
+{
+    struct slot *slot = arg;
+    struct gate_job *job = slot->job;
+    bool is_config = slot->index == job->n_layers &&
+                     slot == &job->slots[job->n_layers];
+    struct pg_error *submit_err = NULL;
+
+    slot->waiter = NULL;
+    job->fetches_pending--;
+    if (err != NULL) {
+        if (job->fetch_err == NULL)
+            job->fetch_err = err;
+        else
+            pg_error_free(err);
+    } else if (job->fetch_err == NULL) {
+        job->reads_pending++;
+        if (workers_submit(job->gate->workers,
+                           is_config ? read_config_run : read_layer_run,
+                           read_done, slot, &submit_err) < 0) {
+            job->reads_pending--;
+            job->fetch_err = submit_err;
+        }
+    }
+    job_progress(job);
+}
+
+/* Builds the document for what was read. Worker thread. */
+static json_t *
+build_document(struct gate_job *job)
+{
+    struct pg_error *err = NULL;
+    json_t **listings;
+    json_t *document = NULL;
+
+    if (job->artifact)
+        return inspector_artifact_document(job->digest, job->manifest,
+                                           job->reference);
+    if (job->invalid != NULL)
+        return inspector_failed_document(job->digest, job->manifest,
+                                         job->reference, job->invalid);
+    for (size_t i = 0; i <= job->n_layers; i++) {
+        if (job->slots[i].error != NULL)
+            return inspector_failed_document(job->digest, job->manifest,
+                                             job->reference,
+                                             job->slots[i].error->message);
+    }
+
+    listings = calloc(job->n_layers + 1, sizeof(*listings));
+    if (listings == NULL)
+        return NULL;
+    for (size_t i = 0; i < job->n_layers; i++)
+        listings[i] = job->slots[i].listing;
+    document = inspector_build_document(job->digest, job->manifest,
+                                        job->config_bytes, job->config_len,
+                                        listings, job->n_layers,
+                                        job->reference, &err);
+    free(listings);
+    if (document == NULL && err != NULL)
+        document = inspector_failed_document(job->digest, job->manifest,
+                                             job->reference, err->message);
+    pg_error_free(err);
+    return document;
+}
+
+static json_t *
+artifact_verdict(const struct policy *policy)
+{
+    return json_pack("{s:s, s:s, s:s, s:[], s:[]}", "decision", "allow",
+                     "kind", "artifact", "policy_digest",
+                     policy_digest(policy), "denied", "warnings");
+}
+
+/* Records every blob of an allowed image as servable. Worker thread. */
+static int
+allow_blobs(struct gate_job *job, struct pg_error **err)
+{
+    const char *pdigest = policy_digest(job->gate->policy);
+
+    if (job->slots == NULL)
+        return 0;
+    for (size_t i = 0; i <= job->n_layers; i++) {
+        if (job->slots[i].digest[0] == '\0')
+            continue;
+        if (cache_blob_allow(job->gate->cache, job->slots[i].digest, pdigest,
+                             job->digest, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void
+evaluate_run(void *arg)
+{
+    struct gate_job *job = arg;
+    struct cache *cache = job->gate->cache;
+    const struct policy *policy = job->gate->policy;
+    const char *decision;
+    json_t *document = build_document(job);
+
+    if (document == NULL) {
+        pg_error_set(&job->store_err, 503, PG_ERR_UNAVAILABLE,
+                     "out of memory while inspecting image %s", job->digest);
+        return;
+    }
+    if (job->artifact)
+        job->verdict = artifact_verdict(policy);
+    else
+        job->verdict = policy_evaluate(policy, document, &job->store_err);
+    if (job->verdict == NULL)
+        goto out;
+
+    if (cache_document_put(cache, job->digest, INSPECTOR_VERSION, document,
+                           &job->store_err) < 0)
+        goto out;
+    decision = json_string_value(json_object_get(job->verdict, "decision"));
+    if (decision != NULL && strcmp(decision, "allow") == 0 &&
+        allow_blobs(job, &job->store_err) < 0)
+        goto out;
+    /* The verdict is written last: once it exists, requests are answered
+     * from it without this job, so the blob permissions must be there. */
+    cache_verdict_put(cache, job->digest, policy_digest(policy), job->verdict,
+                      &job->store_err);
+out:
+    json_decref(document);
+}
+
+static void
+log_verdict(struct gate_job *job)
+{
+    char repo[320], denied[512] = "", warnings[512] = "";
+    size_t used = 0, i;
+    json_t *entry;
+
+    json_array_foreach(json_object_get(job->verdict, "denied"), i, entry) {
+        int n = snprintf(denied + used, sizeof(denied) - used, "%s%s",
+                         i ? "," : "",
+                         json_string_value(json_object_get(entry, "rule")));
+        if (n < 0 || (size_t)n >= sizeof(denied) - used)
+            break;
+        used += (size_t)n;
+    }
+    used = 0;
+    json_array_foreach(json_object_get(job->verdict, "warnings"), i, entry) {
+        int n = snprintf(warnings + used, sizeof(warnings) - used, "%s%s",
+                         i ? "," : "",
+                         json_string_value(json_object_get(entry, "rule")));
+        if (n < 0 || (size_t)n >= sizeof(warnings) - used)
+            break;
+        used += (size_t)n;
+    }
+    pg_log(PG_LOG_INFO, "verdict",
+           "upstream=%s repo=%s digest=%s decision=%s denied=%s warnings=%s "
+           "layers=%zu elapsed_ms=%llu",
+           job->upstream->name,
+           pg_log_quote(repo, sizeof(repo), job->repository), job->digest,
+           json_string_value(json_object_get(job->verdict, "decision")),
+           denied[0] ? denied : "-", warnings[0] ? warnings : "-",
+           job->n_layers,
+           (unsigned long long)(pg_monotonic_ms() - job->started_ms));
+}
+
+static void
+evaluate_done(void *arg)
+{
+    struct gate_job *job = arg;
+
+    if (job->verdict != NULL && job->store_err == NULL)
+        log_verdict(job);
+    else if (job->store_err != NULL)
+        pg_log(PG_LOG_ERROR, "verdict_failed", "digest=%s error=%s",
+               job->digest, job->store_err->message);
+    job_finish(job);
+}
+
+/* Starts evaluation once every fetch and read has ended. */
+static void
+job_progress(struct gate_job *job)
+{
+    struct pg_error *err = NULL;
+
+    if (job->fetches_pending > 0 || job->reads_pending > 0 || job->evaluating)
+        return;
+    if (job->fetch_err != NULL) {
+        pg_log(PG_LOG_WARN, "inspection_aborted",
+               "upstream=%s digest=%s status=%d error=%s", job->upstream->name,
+               job->digest, job->fetch_err->status, job->fetch_err->code);
+        job_finish(job);
+        return;
+    }
+    job->evaluating = true;
+    if (workers_submit(job->gate->workers, evaluate_run, evaluate_done, job,
+                       &err) < 0) {
+        job->fetch_err = err;
+        job_finish(job);
+    }
+}
+
+/* Starts the fetch of every blob; the config blob is fetched first. */
+static void
+job_fetch_all(struct gate_job *job)
+{
+    for (size_t k = 0; k <= job->n_layers; k++) {
+        size_t i = job->n_layers - k;
+        struct slot *slot = &job->slots[i];
+        struct pg_error *err = NULL;
+
+        slot->waiter = blobfetch_get(job->gate->fetches, job->upstream,
+                                     job->repository, slot->digest,
+                                     slot->media_type, slot->size,
+                                     on_slot_fetched, slot, &err);
+        if (slot->waiter == NULL) {
+            if (job->fetch_err == NULL)
+                job->fetch_err = err;
+            else
+                pg_error_free(err);
+            break;
+        }
+        job->fetches_pending++;
+    }
+}
+
+static struct gate_job *
+job_new(struct gate *gate, const struct gate_manifest *manifest)
+{
+    struct gate_job *job = calloc(1, sizeof(*job));
+
+    if (job == NULL)
+        return NULL;
+    job->gate = gate;
+    job->upstream = manifest->upstream;
+    job->artifact = manifest->artifact;
+    job->started_ms = pg_monotonic_ms();
+    snprintf(job->repository, sizeof(job->repository), "%s",
+             manifest->repository);
+    snprintf(job->digest, sizeof(job->digest), "%s", manifest->digest);
+    job->manifest = json_deep_copy(manifest->manifest);
+    job->reference = json_pack("{s:s, s:s, s:s}", "registry",
+                               manifest->upstream->name, "repository",
+                               manifest->repository, "reference",
+                               manifest->reference);
+    if (job->manifest == NULL || job->reference == NULL) {
+        job_free(job);
+        return NULL;
+    }
+    return job;
+}
+
+static struct gate_job *
+job_find(struct gate *gate, const char *digest)
+{
+    for (struct gate_job *job = gate->jobs; job != NULL; job = job->next) {
+        if (strcmp(job->digest, digest) == 0)
+            return job;
+    }
+    return NULL;
+}
+
+/* Creates and starts a job; it may finish only from a later callback. */
+static struct gate_job *
+job_start(struct gate *gate, const struct gate_manifest *manifest)
+{
+    struct gate_job *job = job_new(gate, manifest);
+
+    if (job == NULL)
+        return NULL;
+    if (!job->artifact && job_prepare(job) < 0) {
+        job_free(job);
+        return NULL;
+    }
+    job->next = gate->jobs;
+    if (gate->jobs != NULL)
+        gate->jobs->prev = job;
+    gate->jobs = job;
+
+    pg_log(PG_LOG_INFO, "inspection_started",
+           "upstream=%s digest=%s kind=%s layers=%zu", job->upstream->name,
+           job->digest, job->artifact ? "artifact" : "image", job->n_layers);
+    if (!job->artifact && job->invalid == NULL)
+        job_fetch_all(job);
+    return job;
+}
+
+static void
+on_job_kick(evutil_socket_t fd, short what, void *arg)
+{
+    job_progress(arg);
+}
+
+int
+gate_job_wait(struct gate *gate, struct gate_request *request,
+              const struct gate_manifest *manifest, struct pg_error **err)
+{
+    struct gate_job *job = job_find(gate, manifest->digest);
+    bool started = false;
+
+    if (job == NULL) {
+        job = job_start(gate, manifest);
+        started = true;
+    }
+    if (job == NULL) {
+        pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
+                     "out of memory while starting to inspect image %s",
+                     manifest->digest);
+        return -1;
+    }
+
+    request->job = job;
+    request->job_prev = NULL;
+    request->job_next = job->waiters;
+    if (job->waiters != NULL)
+        job->waiters->job_prev = request;
+    job->waiters = request;
+
+    /* A job with nothing to fetch (an artifact, an invalid manifest, or a
+     * failed first fetch) moves on from the loop, after this returns. */
+    if (started && job->fetches_pending == 0)
+        event_base_once(gate->base, -1, EV_TIMEOUT, on_job_kick, job, NULL);
+    return 0;
+}
+
+void
+gate_job_detach(struct gate_request *request)
+{
+    struct gate_job *job = request->job;
+
+    if (job == NULL)
+        return;
+    if (request->job_prev != NULL)
+        request->job_prev->job_next = request->job_next;
+    else
+        job->waiters = request->job_next;
+    if (request->job_next != NULL)
+        request->job_next->job_prev = request->job_prev;
+    request->job = NULL;
+    request->job_prev = NULL;
+    request->job_next = NULL;
+}
+
+void
+gate_jobs_free(struct gate *gate)
+{
+    while (gate->jobs != NULL) {
+        struct gate_job *job = gate->jobs;
+
+        gate->jobs = job->next;
+        while (job->waiters != NULL)
+            gate_job_detach(job->waiters);
+        job_free(job);
+    }
+}

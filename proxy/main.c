@@ -1,0 +1,321 @@
+/*
+ * pullgate: a registry mirror that gates image pulls with a policy.
+ *
+ * main() parses the command line, loads the configuration and the policy,
+ * opens the cache, and runs the event loop until SIGTERM or SIGINT.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "cache/cache.h"
+#include "config/config.h"
+#include "config/log.h"
+#include "policy/policy.h"
+#include "proxy/blobfetch.h"
+#include "proxy/gate.h"
+#include "proxy/handlers.h"
+#include "proxy/server.h"
+#include "proxy/upstream.h"
+#include "proxy/workers.h"
+
+static const char usage[] =
+    "Usage: pullgate serve [OPTIONS]\n"
+    "       pullgate --help | --version\n"
+    "\n"
+    "Runs an OCI registry mirror that forwards pulls to upstream registries,\n"
+    "inspects each image, and serves only images its policy allows.\n"
+    "\n"
+    "Options of serve (each overrides the configuration file):\n"
+    "  -c, --config FILE      YAML configuration file (default: built-in\n"
+    "                         defaults)\n"
+    "      --listen ADDR:PORT address to listen on (default 127.0.0.1:5000;\n"
+    "                         [::1]:PORT for IPv6)\n"
+    "      --upstream NAME=URL\n"
+    "                         upstream registry; repeat for several, the\n"
+    "                         first is the default (replaces the file's list;\n"
+    "                         default docker.io=https://registry-1.docker.io)\n"
+    "      --cache-dir DIR    blob store and LMDB directory (default ./var)\n"
+    "      --policy FILE      policy file (default: the built-in policy)\n"
+    "  -h, --help             print this help and exit\n"
+    "  -V, --version          print the version and exit\n";
+
+/* Everything the daemon runs, freed in reverse order of creation. */
+struct daemon {
+    struct config *cfg;
+    struct event_base *base;
+    struct cache *cache;
+    struct policy *policy;
+    struct workers *workers;
+    struct upstream_client *upstreams;
+    struct blobfetch *fetches;
+    struct gate *gate;
+    struct handlers *handlers;
+    struct server *server;
+    struct event *sigterm;
+    struct event *sigint;
+    struct event *sighup;
+};
+
+static void
+on_stop_signal(evutil_socket_t signal_number, short what, void *arg)
+{
+    struct event_base *base = arg;
+
+    pg_log(PG_LOG_INFO, "stopping", "signal=%d", (int)signal_number);
+    event_base_loopexit(base, NULL);
+}
+
+static void
+on_sighup(evutil_socket_t signal_number, short what, void *arg)
+{
+    /* TODO: reload the policy on SIGHUP; until then the signal is logged
+     * and ignored so that it does not kill the daemon. */
+    pg_log(PG_LOG_WARN, "sighup_ignored",
+           "reason=\"policy reload is not supported yet; restart pullgate\"");
+}
+
+static struct config *
+load_config(int argc, char **argv, struct pg_error **err)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"upstream", required_argument, NULL, 'u'},
+        {"cache-dir", required_argument, NULL, 'd'},
+        {"policy", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *file = NULL;
+    struct config *cfg;
+    int opt;
+
+    /* First pass: find the file, which the other options override. */
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        if (opt == 'c') {
+            file = optarg;
+        } else if (opt == 'h') {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (opt == '?') {
+            pg_error_set(err, 2, PG_ERR_CONFIG,
+                         "invalid command line; see pullgate --help");
+            return NULL;
+        }
+    }
+    if (optind < argc) {
+        pg_error_set(err, 2, PG_ERR_CONFIG,
+                     "unexpected argument \"%s\"; see pullgate --help",
+                     argv[optind]);
+        return NULL;
+    }
+
+    cfg = file != NULL ? config_load(file, err) : config_defaults(err);
+    if (cfg == NULL)
+        return NULL;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        const char *name = opt == 'l'   ? "listen"
+                           : opt == 'u' ? "upstream"
+                           : opt == 'd' ? "cache-dir"
+                           : opt == 'p' ? "policy"
+                                        : NULL;
+
+        if (name != NULL && config_set_option(cfg, name, optarg, err) < 0) {
+            config_free(cfg);
+            return NULL;
+        }
+    }
+    if (config_validate(cfg, err) < 0) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static int
+add_signal(struct daemon *d, struct event **slot, int signal_number,
+           event_callback_fn fn)
+{
+    *slot = evsignal_new(d->base, signal_number, fn, d->base);
+    return *slot != NULL && evsignal_add(*slot, NULL) == 0 ? 0 : -1;
+}
+
+static int
+daemon_start(struct daemon *d, struct pg_error **err)
+{
+    struct handlers_deps deps;
+
+    d->base = event_base_new();
+    if (d->base == NULL) {
+        pg_error_set(err, 500, PG_ERR_INTERNAL, "cannot create event loop");
+        return -1;
+    }
+    d->cache = cache_open(d->cfg->cache_dir, d->cfg->lmdb_map_size, err);
+    if (d->cache == NULL)
+        return -1;
+    d->policy = policy_load(d->cfg->policy_path, err);
+    if (d->policy == NULL)
+        return -1;
+    d->workers = workers_new(d->base, d->cfg->workers, err);
+    if (d->workers == NULL)
+        return -1;
+    d->upstreams = upstream_client_new(d->base, d->cfg, err);
+    if (d->upstreams == NULL)
+        return -1;
+    d->fetches = blobfetch_new(d->base, d->upstreams, d->workers, d->cache,
+                               err);
+    if (d->fetches == NULL)
+        return -1;
+    d->gate = gate_new(d->base, d->cfg, d->upstreams, d->fetches, d->workers,
+                       d->cache, d->policy, err);
+    if (d->gate == NULL)
+        return -1;
+
+    deps = (struct handlers_deps){
+        .cfg = d->cfg,
+        .cache = d->cache,
+        .policy = d->policy,
+        .gate = d->gate,
+        .fetches = d->fetches,
+        .upstreams = d->upstreams,
+    };
+    d->handlers = handlers_new(&deps, err);
+    if (d->handlers == NULL)
+        return -1;
+    d->server = server_new(d->base, d->cfg, d->handlers, err);
+    if (d->server == NULL)
+        return -1;
+
+    if (add_signal(d, &d->sigterm, SIGTERM, on_stop_signal) < 0 ||
+        add_signal(d, &d->sigint, SIGINT, on_stop_signal) < 0 ||
+        add_signal(d, &d->sighup, SIGHUP, on_sighup) < 0) {
+        pg_error_set(err, 500, PG_ERR_INTERNAL, "cannot install signal events");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Stops in dependency order: no new requests, then the workers (whose
+ * pending results still reach the gate), then what they used.
+ */
+static void
+daemon_stop(struct daemon *d)
+{
+    server_free(d->server);
+    workers_free(d->workers);
+    gate_free(d->gate);
+    handlers_free(d->handlers);
+    blobfetch_free(d->fetches);
+    upstream_client_free(d->upstreams);
+    policy_free(d->policy);
+    cache_close(d->cache);
+    if (d->sigterm != NULL)
+        event_free(d->sigterm);
+    if (d->sigint != NULL)
+        event_free(d->sigint);
+    if (d->sighup != NULL)
+        event_free(d->sighup);
+    if (d->base != NULL)
+        event_base_free(d->base);
+    config_free(d->cfg);
+}
+
+static void
+log_start(const struct daemon *d)
+{
+    char upstreams[1024] = "";
+    size_t used = 0;
+
+    for (size_t i = 0; i < d->cfg->n_upstreams; i++) {
+        int n = snprintf(upstreams + used, sizeof(upstreams) - used, "%s%s=%s",
+                         i > 0 ? "," : "", d->cfg->upstreams[i].name,
+                         d->cfg->upstreams[i].url);
+        if (n < 0 || (size_t)n >= sizeof(upstreams) - used)
+            break;
+        used += (size_t)n;
+    }
+    pg_log(PG_LOG_INFO, "started",
+           "version=%s listen=%s:%u tls=%s upstreams=%s cache_dir=%s "
+           "policy=\"%s\" policy_digest=%s workers=%u config=\"%s\"",
+           PACKAGE_VERSION, d->cfg->listen_host, d->cfg->listen_port,
+           d->cfg->tls_cert_file != NULL ? "on" : "off", upstreams,
+           d->cfg->cache_dir, policy_source(d->policy),
+           policy_digest(d->policy), workers_count(d->workers),
+           d->cfg->source);
+}
+
+static int
+serve(int argc, char **argv)
+{
+    struct daemon d = {0};
+    struct pg_error *err = NULL;
+    enum pg_log_level level;
+    int status = 1;
+
+    d.cfg = load_config(argc, argv, &err);
+    if (d.cfg == NULL)
+        goto out;
+    if (pg_log_parse_level(d.cfg->log_level, &level) == 0)
+        pg_log_set_level(level);
+
+    if (daemon_start(&d, &err) < 0)
+        goto out;
+    log_start(&d);
+    event_base_dispatch(d.base);
+    pg_log(PG_LOG_INFO, "stopped", "in_flight=%u",
+           handlers_in_flight(d.handlers));
+    status = 0;
+
+out:
+    if (err != NULL)
+        fprintf(stderr, "pullgate: %s\n", err->message);
+    pg_error_free(err);
+    daemon_stop(&d);
+    return status;
+}
+
+int
+main(int argc, char **argv)
+{
+    int status;
+
+    if (argc >= 2 && (strcmp(argv[1], "--version") == 0 ||
+                      strcmp(argv[1], "-V") == 0)) {
+        printf("pullgate %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "serve") != 0) {
+        fprintf(stderr, "pullgate: unknown command \"%s\"; see pullgate "
+                        "--help\n",
+                argv[1]);
+        return 2;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    if (evthread_use_pthreads() != 0 ||
+        curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "pullgate: cannot initialise libevent threads or "
+                        "libcurl\n");
+        return 1;
+    }
+    status = serve(argc - 1, argv + 1);
+    curl_global_cleanup();
+    libevent_global_shutdown();
+    return status;
+}
