@@ -71,4 +71,8 @@
 #define PG_LAYER_PATH_DEFAULT_MAX 4096
 #define PG_LAYER_RATIO_DEFAULT_MAX 1000
 
+/* Steps of one PCRE2 match of a policy pattern against one value, so that
+ * a pattern with nested quantifiers cannot stall a worker. */
+#define PG_POLICY_MATCH_LIMIT 1000000u
+
 #endif
