@@ -4,8 +4,15 @@
  *
  * Layout under the cache directory:
  *   blobs/sha256/<first two hex>/<hex>   verified blobs and manifests
+ *   blobs/sha512/<first two hex>/<hex>   the same for sha512 digests
  *   tmp/                                 blobs being written
  *   lmdb/                                the LMDB environment
+ *   lock                                 locked while a process has the
+ *                                        cache open
+ *
+ * A blob file is renamed into blobs/ only after its bytes hash to its
+ * digest, so a file there counts as present even without an LMDB record
+ * (a crash between the rename and the record leaves such a file).
  *
  * LMDB tables (named databases):
  *   blobs       digest -> size, last access time, media type
@@ -15,9 +22,28 @@
  *   allowed     "<blob digest> <policy digest>" -> manifest digest that
  *               allowed it
  *
+ * Record encodings:
+ *   blobs       24-byte header, then the media type without a terminator.
+ *               Byte 0 is the format version (1), bytes 1-7 are zero,
+ *               bytes 8-15 the size and bytes 16-23 the last access time
+ *               (seconds since the epoch), both little-endian.
+ *   tags        compact JSON {"digest", "media_type", "fetched"}
+ *   documents   the document as compact JSON
+ *   verdicts    the verdict as compact JSON
+ *   allowed     the manifest digest as text, without a terminator
+ * A key longer than LMDB's maximum key size (511 bytes in LMDB 0.9) is
+ * stored as "sha256:" and the hex SHA-256 of the key. Only tag keys get
+ * that long; such a key cannot clash with a tag key, which has a '/'.
+ *
  * Threads: reads may run on any thread (the environment is opened with
  * MDB_NOTLS). Writes take LMDB's single writer lock, so the event loop
- * never calls a writing function; workers do.
+ * never calls a writing function; workers do. Every function may be called
+ * from several threads at once: each call runs its own LMDB transaction,
+ * and a struct cache does not change between cache_open and cache_close.
+ *
+ * Errors: disk and LMDB failures are 503 UNAVAILABLE and name the path. An
+ * invalid digest is 400 DIGEST_INVALID and names the digest. A record that
+ * cannot be decoded is 500 INTERNAL and names the record's key and table.
  *
  * Return convention for look-ups: 1 found, 0 not found, -1 error.
  */
@@ -36,57 +62,82 @@
 struct cache;
 struct cache_blob_writer;
 
+/* Maximum length of a stored media type, in bytes. RFC 6838 section 4.2
+ * allows 127 bytes each for the type and the subtype, so 255 bytes fit any
+ * media type without parameters. */
+#define CACHE_MEDIA_TYPE_MAX 255
+
 struct cache_blob_info {
     uint64_t size;
     time_t last_access;
-    char media_type[256]; /* empty when unknown */
+    char media_type[CACHE_MEDIA_TYPE_MAX + 1]; /* empty when unknown */
 };
 
 struct cache_tag_record {
     char digest[136];
-    char media_type[256];
+    char media_type[CACHE_MEDIA_TYPE_MAX + 1];
     time_t fetched; /* when the upstream last returned this tag */
 };
 
 /*
  * Opens or creates the cache under dir, with an LMDB map of map_size bytes.
- * Leftover temporary files from an earlier run are removed.
+ * Creates dir (not its parents) and the layout above, locks dir/lock so
+ * that no other process uses the same cache, and removes leftover
+ * temporary files from an earlier run. The caller frees the result with
+ * cache_close(); writers and file descriptors must be finished first.
  */
 struct cache *cache_open(const char *dir, uint64_t map_size,
                          struct pg_error **err);
 
+/* Closes the LMDB environment and releases the lock; accepts NULL. */
 void cache_close(struct cache *cache);
 
-/* Writes the path of a blob into buf ("" when digest is not valid). */
+/*
+ * Writes the path of a blob into buf. Returns 0, or -1 with buf set to ""
+ * when digest is not valid or the path does not fit in size bytes.
+ */
 int cache_blob_path(const struct cache *cache, const char *digest, char *buf,
                     size_t size);
 
 /*
  * Opens a verified blob for reading. Returns 1 with *fd and *info set,
- * 0 when the blob is not in the store, -1 on error. The caller closes fd.
+ * 0 when the blob is not in the store (*fd is -1), -1 on error. The caller
+ * closes fd. The size comes from the file. A blob without an LMDB record
+ * gets the file's modification time as last access and an empty media
+ * type. info may be NULL, which skips the LMDB read.
  */
 int cache_blob_open(struct cache *cache, const char *digest, int *fd,
                     struct cache_blob_info *info, struct pg_error **err);
 
-/* Returns 1 when a verified blob is in the store, 0 when not, -1 on error. */
+/*
+ * Returns 1 when a verified blob is in the store, 0 when not, -1 on error.
+ * Fills *info as cache_blob_open() does; info may be NULL.
+ */
 int cache_blob_stat(struct cache *cache, const char *digest,
                     struct cache_blob_info *info, struct pg_error **err);
 
 /*
- * Starts writing a blob under a temporary name. digest ("sha256:..." or
- * "sha512:...") is what the bytes must hash to. media_type may be NULL.
- * The writer belongs to one thread at a time.
+ * Starts writing a blob under a temporary name in tmp/. digest
+ * ("sha256:..." or "sha512:...") is what the bytes must hash to.
+ * media_type may be NULL; a longer one than CACHE_MEDIA_TYPE_MAX is a 502
+ * UNAVAILABLE error. The writer belongs to one thread at a time, and the
+ * cache must stay open until the writer is committed or aborted.
  */
 struct cache_blob_writer *cache_blob_writer_new(struct cache *cache,
                                                 const char *digest,
                                                 const char *media_type,
                                                 struct pg_error **err);
 
-/* Hashes and appends bytes. */
+/*
+ * Hashes and appends bytes. A failed write (ENOSPC...) is a 503
+ * UNAVAILABLE error naming the file; after it the writer accepts only
+ * cache_blob_writer_abort() or a commit, which fails.
+ */
 int cache_blob_writer_write(struct cache_blob_writer *writer,
                             const void *data, size_t len,
                             struct pg_error **err);
 
+/* Returns the number of bytes written so far. */
 uint64_t cache_blob_writer_size(const struct cache_blob_writer *writer);
 
 /*
@@ -94,6 +145,11 @@ uint64_t cache_blob_writer_size(const struct cache_blob_writer *writer);
  * renames it into the store and records it in LMDB; otherwise deletes the
  * file and fails with 502 UNAVAILABLE naming both digests. The writer is
  * freed either way. Writes to LMDB: worker threads only.
+ *
+ * A blob that is already in the store is replaced by the identical new
+ * file, and the call succeeds. When only the LMDB record fails, the
+ * verified file stays in the store and the call fails. A record without a
+ * media type keeps the one an earlier commit stored.
  */
 int cache_blob_writer_commit(struct cache_blob_writer *writer,
                              struct pg_error **err);
@@ -102,44 +158,65 @@ int cache_blob_writer_commit(struct cache_blob_writer *writer,
 void cache_blob_writer_abort(struct cache_blob_writer *writer);
 
 /*
- * Stores a manifest (already verified by the caller against digest) in the
- * blob store with its media type. Worker threads only.
+ * Stores a manifest in the blob store with its media type, through a blob
+ * writer: bytes that do not hash to digest fail as in
+ * cache_blob_writer_commit(), and more than PG_MANIFEST_MAX_BYTES is a
+ * 502 UNAVAILABLE error. Worker threads only.
  */
 int cache_manifest_put(struct cache *cache, const char *digest,
                        const char *media_type, const void *bytes, size_t len,
                        struct pg_error **err);
 
 /*
- * Reads a cached manifest into a malloc'ed buffer (*bytes, *len) and its
- * media type (malloc'ed *media_type). Returns 1, 0 or -1.
+ * Reads a cached manifest into a malloc'ed buffer (*bytes, *len, with a
+ * terminating NUL after the last byte) and its media type (malloc'ed
+ * *media_type). The media type is "" when none was recorded, and the
+ * caller decides what to send then. Returns 1, 0 when the blob is not in
+ * the store, or -1; a blob over PG_MANIFEST_MAX_BYTES is a 404
+ * MANIFEST_UNKNOWN error. The caller frees *bytes and *media_type.
  */
 int cache_manifest_get(struct cache *cache, const char *digest, char **bytes,
                        size_t *len, char **media_type, struct pg_error **err);
 
-/* Records that upstream/repository:tag pointed at digest now. Workers. */
+/*
+ * Records that upstream/repository:tag pointed at digest now. Workers.
+ * upstream must not contain '/' and repository must not contain ':', so
+ * that two different tags never share a key; both are 400 NAME_INVALID.
+ */
 int cache_tag_put(struct cache *cache, const char *upstream,
                   const char *repository, const char *tag,
                   const char *digest, const char *media_type,
                   struct pg_error **err);
 
+/* Fills *record for upstream/repository:tag. Returns 1, 0 or -1. */
 int cache_tag_get(struct cache *cache, const char *upstream,
                   const char *repository, const char *tag,
                   struct cache_tag_record *record, struct pg_error **err);
 
-/* Stores a JSON record (document or verdict) under a pair of keys. Workers. */
+/*
+ * Stores a JSON record (document or verdict) under a pair of keys. Workers.
+ * The digests must be valid (else 400 DIGEST_INVALID). inspector_version
+ * must be non-empty and contain no space (else 500 INTERNAL). The caller
+ * keeps its reference to the JSON value.
+ */
 int cache_document_put(struct cache *cache, const char *manifest_digest,
                        const char *inspector_version, const json_t *document,
                        struct pg_error **err);
 
-/* Returns 1 with a new reference in *document, 0 or -1. */
+/*
+ * Returns 1 with a new reference in *document, 0 or -1. The caller
+ * releases it with json_decref().
+ */
 int cache_document_get(struct cache *cache, const char *manifest_digest,
                        const char *inspector_version, json_t **document,
                        struct pg_error **err);
 
+/* As cache_document_put, keyed by manifest digest and policy digest. */
 int cache_verdict_put(struct cache *cache, const char *manifest_digest,
                       const char *policy_digest, const json_t *verdict,
                       struct pg_error **err);
 
+/* As cache_document_get; the caller releases *verdict with json_decref. */
 int cache_verdict_get(struct cache *cache, const char *manifest_digest,
                       const char *policy_digest, json_t **verdict,
                       struct pg_error **err);
@@ -156,7 +233,11 @@ int cache_blob_allow(struct cache *cache, const char *blob_digest,
 int cache_blob_allowed(struct cache *cache, const char *blob_digest,
                        const char *policy_digest, struct pg_error **err);
 
-/* Updates a blob's last access time; best effort, workers only. */
+/*
+ * Updates a blob's last access time, or creates its record from the file
+ * when it has none. Best effort, workers only: a failure is logged at
+ * debug level and otherwise ignored.
+ */
 void cache_blob_touch(struct cache *cache, const char *digest);
 
 #endif
