@@ -59,31 +59,45 @@ struct config {
     struct config_upstream *upstreams; /* the first is the default */
     size_t n_upstreams;
     struct config_inspector inspector;
+    /* Set once an --upstream option replaced the list; later ones append. */
+    bool upstreams_from_options;
 };
 
 /* Returns the built-in defaults: listen 127.0.0.1:5000, upstream docker.io
- * at https://registry-1.docker.io, cache under ./var, the default policy. */
+ * at https://registry-1.docker.io, cache under ./var, the default policy.
+ * The caller frees the result with config_free. */
 struct config *config_defaults(struct pg_error **err);
 
 /*
  * Loads path over the built-in defaults. Keys absent from the file keep
- * their defaults; an "upstreams" list replaces the default list. Errors
- * are "PATH:LINE: KEY: problem; what to do".
+ * their defaults; an "upstreams" list replaces the default list. Relative
+ * paths in the file are resolved against the file's directory, and
+ * password_file is read here. Returns a configuration that the caller
+ * frees with config_free, or NULL with an error "PATH:LINE: KEY: problem;
+ * what to do" (status 500, PG_ERR_CONFIG). Upstream names and aliases are
+ * checked for duplicates here too, with the line of the second one.
  */
 struct config *config_load(const char *path, struct pg_error **err);
 
 /*
  * Applies one command-line override: "listen" (ADDR:PORT, [v6]:PORT),
  * "upstream" (NAME=URL; the first call replaces the upstream list and later
- * calls append), "cache-dir" or "policy". Errors name the option and value.
+ * calls append), "cache-dir" or "policy". Relative paths stay relative to
+ * the working directory. Returns 0, or -1 with an error that names the
+ * option and value, such as `--upstream "foo": expected NAME=URL, ...`;
+ * a value with credentials in it is left out of the message. On error cfg
+ * is unchanged.
  */
 int config_set_option(struct config *cfg, const char *option,
                       const char *value, struct pg_error **err);
 
-/* Checks rules that span keys (unique upstream names, at least one
- * upstream); called after all overrides are applied. */
+/* Checks rules that span keys (unique upstream names and aliases, compared
+ * without case, and at least one upstream); called after all overrides are
+ * applied. Returns 0, or -1 with an error naming both entries. */
 int config_validate(const struct config *cfg, struct pg_error **err);
 
+/* Frees cfg and everything it points to, wiping passwords first; accepts
+ * NULL. */
 void config_free(struct config *cfg);
 
 #endif

@@ -71,6 +71,12 @@
 #define PG_LAYER_PATH_DEFAULT_MAX 4096
 #define PG_LAYER_RATIO_DEFAULT_MAX 1000
 
+/* Upstreams in one configuration, aliases of one upstream, and the bytes
+ * of a password_file. */
+#define PG_CONFIG_UPSTREAMS_MAX 64
+#define PG_CONFIG_ALIASES_MAX 16
+#define PG_PASSWORD_FILE_MAX_BYTES 4096
+
 /* Steps of one PCRE2 match of a policy pattern against one value, so that
  * a pattern with nested quantifiers cannot stall a worker. */
 #define PG_POLICY_MATCH_LIMIT 1000000u

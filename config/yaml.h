@@ -5,8 +5,12 @@
  * errors as FILE:LINE:COLUMN. Only the JSON-compatible part of YAML 1.1 is
  * accepted: mappings with string keys, sequences and scalars. Plain scalars
  * become integers, reals, booleans (true/false) or null (null, ~, empty)
- * when they look like one; quoted scalars stay strings. Anchors, aliases,
- * tags and duplicate keys are errors.
+ * when they look like one, as the YAML 1.2 core schema resolves them
+ * (decimal numbers only, without a leading '+', .inf or .nan). Quoted
+ * scalars stay strings. Anchors, aliases, tags other than the
+ * standard !!str, !!int, !!float, !!bool, !!null, !!seq and !!map,
+ * duplicate keys, keys that are not strings, a second document and nesting
+ * deeper than PG_JSON_MAX_DEPTH are errors.
  */
 #ifndef PG_YAML_H
 #define PG_YAML_H
@@ -21,7 +25,8 @@ struct yaml_doc;
 
 /*
  * Parses the file at path (at most PG_CONFIG_FILE_MAX_BYTES). Returns the
- * document, or NULL with an error "PATH:LINE:COLUMN: problem". An empty
+ * document, which the caller frees with yaml_doc_free, or NULL with an
+ * error "PATH:LINE:COLUMN: problem" (status 500, PG_ERR_CONFIG). An empty
  * file is an empty object.
  */
 struct yaml_doc *yaml_doc_load(const char *path, struct pg_error **err);
@@ -38,15 +43,25 @@ const char *yaml_doc_name(const struct yaml_doc *doc);
 
 /*
  * Returns the 1-based line and column where value (any value inside the
- * root) starts, or 0 and 0 when it is not part of the document.
+ * root) starts, or 0 and 0 when it is not part of the document. jansson
+ * shares one true, one false and one null among all documents, so those
+ * three always give 0 and 0: find them with yaml_doc_key_position or
+ * yaml_doc_index_position instead.
  */
 void yaml_doc_position(const struct yaml_doc *doc, const json_t *value,
                        size_t *line, size_t *column);
 
-/* Returns the line and column of the key that names member key of object. */
+/* Returns the line and column of the key that names member key of object,
+ * or 0 and 0 when object has no such key in the document. */
 void yaml_doc_key_position(const struct yaml_doc *doc, const json_t *object,
                            const char *key, size_t *line, size_t *column);
 
+/* Returns the line and column where element index (0-based) of array
+ * starts, or 0 and 0 when array has no such element in the document. */
+void yaml_doc_index_position(const struct yaml_doc *doc, const json_t *array,
+                             size_t index, size_t *line, size_t *column);
+
+/* Frees the document and its tree; accepts NULL. */
 void yaml_doc_free(struct yaml_doc *doc);
 
 #endif
