@@ -9,6 +9,7 @@
 #ifndef PG_INSPECTOR_H
 #define PG_INSPECTOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,12 +49,34 @@ enum inspector_manifest_kind inspector_classify(const json_t *manifest,
 const char *inspector_kind_name(enum inspector_manifest_kind kind);
 
 /*
+ * Returns true when media_type names a tar layer: the OCI layer types
+ * (plain, +gzip, +zstd, and their nondistributable forms) and Docker's
+ * rootfs.diff.tar.gzip and rootfs.foreign.diff.tar.gzip. Parameters after
+ * a ';' are ignored. NULL is not a tar layer.
+ */
+bool inspector_is_tar_layer(const char *media_type);
+
+/*
+ * Returns a new JSON string of the len bytes at text, with every byte
+ * that is not part of valid UTF-8 replaced by U+FFFD, because tar paths
+ * and library messages may be in any encoding and jansson accepts only
+ * UTF-8. Returns NULL only when memory is short. The caller owns the
+ * reference.
+ */
+json_t *inspector_json_text(const char *text, size_t len);
+
+/*
  * Lists the entries of one layer read from the file at path. media_type
- * selects the decompressor (gzip, zstd, plain tar; Docker and OCI names).
+ * must be a tar layer media type (inspector_is_tar_layer). The decompressor
+ * (gzip, zstd or none) is chosen from the layer's first bytes, so a layer
+ * whose media type misnames its compression is still listed as it is.
  * Returns {"digest", "media_type", "size", "entries": N, "bytes": N,
- * "files": [{"path", "type", "mode", "size", "uid", "gid", "link"}]} or
- * NULL with an error naming the limit or the corruption. Runs for as long
- * as reading the layer takes: worker threads only.
+ * "files": [{"path", "type", "mode", "size", "uid", "gid", "link",
+ * "target"}]} or NULL with an error naming the limit or the corruption.
+ * "size" is the file's size and "bytes" the decompressed bytes read.
+ * "link" appears on symlinks and hard links, "target" on whiteouts. The
+ * caller owns the result. Runs for as long as reading the layer takes:
+ * worker threads only.
  */
 json_t *inspector_list_layer(const char *path, const char *digest,
                              const char *media_type,
@@ -65,6 +88,11 @@ json_t *inspector_list_layer(const char *path, const char *digest,
  * the results of inspector_list_layer in manifest order (steals nothing).
  * reference describes where the image came from:
  * {"registry", "repository", "reference"}.
+ * Returns a new document that the caller owns, or NULL with an error:
+ * 403 DENIED for an image config or manifest that cannot be inspected,
+ * 500 INTERNAL for layer results that do not match the manifest, 503
+ * when memory is short. The document shares string and integer values
+ * with the layer results, which nothing modifies.
  */
 json_t *inspector_build_document(const char *manifest_digest,
                                  const json_t *manifest,
@@ -77,13 +105,19 @@ json_t *inspector_build_document(const char *manifest_digest,
  * Builds the document of an image whose inspection failed: the same
  * reference and manifest fields and "inspection": {"status": "failed",
  * "error": message}, so that the policy decides what failure means.
+ * Returns a new document that the caller owns, or NULL when memory is
+ * short.
  */
 json_t *inspector_failed_document(const char *manifest_digest,
                                   const json_t *manifest,
                                   const json_t *reference,
                                   const char *message);
 
-/* Builds the document of an artifact: no config parsing, no layers read. */
+/*
+ * Builds the document of an artifact: no config parsing, no layers read.
+ * Returns a new document that the caller owns, or NULL when memory is
+ * short.
+ */
 json_t *inspector_artifact_document(const char *manifest_digest,
                                     const json_t *manifest,
                                     const json_t *reference);

@@ -1,0 +1,172 @@
+/*
+ * Manifest classification: decides from a parsed manifest whether it is an
+ * index, a runnable image, an artifact or something pullgate cannot gate.
+ * Only media types and the shape of the JSON are read, and nothing is
+ * fetched.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "inspector/inspector.h"
+
+static const char *const index_media_types[] = {
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    NULL,
+};
+
+static const char *const manifest_media_types[] = {
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    NULL,
+};
+
+static const char *const image_config_media_types[] = {
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+    NULL,
+};
+
+static const char *const tar_layer_media_types[] = {
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    NULL,
+};
+
+/*
+ * Returns true when media_type, without any parameters after ';' and
+ * without the spaces before them, is one of the NULL-terminated list.
+ * A Content-Type header may carry parameters, but manifest fields do not.
+ */
+static bool
+media_type_in(const char *media_type, const char *const *list)
+{
+    size_t len;
+
+    if (media_type == NULL)
+        return false;
+
+    len = strcspn(media_type, "; \t");
+    for (size_t i = 0; list[i] != NULL; i++) {
+        if (strlen(list[i]) == len && memcmp(list[i], media_type, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool
+inspector_is_tar_layer(const char *media_type)
+{
+    return media_type_in(media_type, tar_layer_media_types);
+}
+
+/*
+ * Classifies a manifest that declares an image manifest media type. A
+ * missing or malformed config or layer list makes it unsupported, because
+ * no runtime could pull it either.
+ */
+static enum inspector_manifest_kind
+classify_image_manifest(const json_t *manifest)
+{
+    const json_t *config = json_object_get(manifest, "config");
+    const json_t *layers = json_object_get(manifest, "layers");
+    const char *config_type;
+    const json_t *layer;
+    size_t i;
+
+    if (json_is_string(json_object_get(manifest, "artifactType")))
+        return INSPECTOR_KIND_ARTIFACT;
+
+    config_type = json_string_value(json_object_get(config, "mediaType"));
+    if (config_type == NULL || !json_is_array(layers))
+        return INSPECTOR_KIND_UNSUPPORTED;
+    if (!media_type_in(config_type, image_config_media_types))
+        return INSPECTOR_KIND_ARTIFACT;
+
+    json_array_foreach(layers, i, layer)
+    {
+        const char *layer_type =
+            json_string_value(json_object_get(layer, "mediaType"));
+
+        if (layer_type == NULL)
+            return INSPECTOR_KIND_UNSUPPORTED;
+        if (!inspector_is_tar_layer(layer_type))
+            return INSPECTOR_KIND_ARTIFACT;
+    }
+    return INSPECTOR_KIND_IMAGE;
+}
+
+/*
+ * Returns the media type that governs a manifest with no mediaType field.
+ * That is the Content-Type when it names an index or a manifest, and
+ * otherwise a type guessed from the shape. OCI lets both documents omit
+ * the field, and some registries send a generic Content-Type. Returns
+ * NULL when neither identifies the document.
+ */
+static const char *
+undeclared_media_type(const json_t *manifest, const char *content_type)
+{
+    if (media_type_in(content_type, index_media_types) ||
+        media_type_in(content_type, manifest_media_types))
+        return content_type;
+
+    if (json_is_array(json_object_get(manifest, "manifests")))
+        return index_media_types[0];
+    if (json_is_object(json_object_get(manifest, "config")) &&
+        json_is_array(json_object_get(manifest, "layers")))
+        return manifest_media_types[0];
+    return NULL;
+}
+
+enum inspector_manifest_kind
+inspector_classify(const json_t *manifest, const char *media_type)
+{
+    const json_t *declared;
+    const char *effective;
+
+    if (!json_is_object(manifest))
+        return INSPECTOR_KIND_UNSUPPORTED;
+
+    /* Schema 1 manifests carry schemaVersion 1 whatever the Content-Type. */
+    if (json_integer_value(json_object_get(manifest, "schemaVersion")) == 1)
+        return INSPECTOR_KIND_UNSUPPORTED;
+
+    declared = json_object_get(manifest, "mediaType");
+    if (declared != NULL)
+        effective = json_string_value(declared);
+    else
+        effective = undeclared_media_type(manifest, media_type);
+
+    if (media_type_in(effective, index_media_types)) {
+        if (!json_is_array(json_object_get(manifest, "manifests")))
+            return INSPECTOR_KIND_UNSUPPORTED;
+        return INSPECTOR_KIND_INDEX;
+    }
+    if (media_type_in(effective, manifest_media_types))
+        return classify_image_manifest(manifest);
+    return INSPECTOR_KIND_UNSUPPORTED;
+}
+
+const char *
+inspector_kind_name(enum inspector_manifest_kind kind)
+{
+    switch (kind) {
+    case INSPECTOR_KIND_INDEX:
+        return "index";
+    case INSPECTOR_KIND_IMAGE:
+        return "image";
+    case INSPECTOR_KIND_ARTIFACT:
+        return "artifact";
+    case INSPECTOR_KIND_UNSUPPORTED:
+        break;
+    }
+    return "unsupported";
+}

@@ -1,0 +1,1264 @@
+/*
+ * The image document: the one JSON object the policy reads. Its layout is
+ * stable within a document_version, and a change of layout bumps
+ * INSPECTOR_DOCUMENT_VERSION, which is part of the key the document is
+ * stored under.
+ *
+ * Layout of document_version 1 for an inspected image:
+ *
+ *   document_version   1
+ *   inspector_version  "1"
+ *   kind               "image"
+ *   source             {"registry", "repository", "reference"}: where the
+ *                      image was pulled from; missing parts are ""
+ *   manifest           {"digest", "media_type", "config_digest",
+ *                      "config_media_type", "annotations": {name: value}}
+ *   inspection         {"status": "ok"}
+ *   platform           {"os", "architecture", "variant"}; "variant" only
+ *                      when the image config has one
+ *   config             from the image config:
+ *     user             "" when unset
+ *     env              [{"name", "value"}], in image order; the value of
+ *                      a secret name (below) is "<redacted>"
+ *     exposed_ports    ["443/tcp", "80/tcp"], sorted bytewise
+ *     volumes          ["/data"], sorted bytewise
+ *     labels           {name: value}; the value of a secret name is
+ *                      "<redacted>"
+ *     entrypoint, cmd  [argument, ...], with secret assignments redacted
+ *     working_dir      "" when unset
+ *     created          "" when unset, otherwise as the image states it
+ *     history          [{"created", "created_by", "empty_layer": bool,
+ *                      "comment"}], with secret assignments in
+ *                      created_by redacted
+ *   rootfs             {"diff_ids": ["sha256:...", ...]}
+ *   layers             [{"index", "digest", "media_type", "size",
+ *                      "entries", "bytes"}], in manifest order; "size" is
+ *                      the compressed size, "bytes" the decompressed size
+ *   files              [{"path", "layer", "type", "mode", "size", "uid",
+ *                      "gid", "link", "target"}], every entry of every
+ *                      layer in order; "layer" is the layer's index,
+ *                      "link" appears only on symlinks and hard links and
+ *                      "target" only on whiteouts (see layer.c)
+ *   summary            {"layers": N, "files": N, "setuid_files": [path],
+ *                      "world_writable": [path]}
+ *
+ * "setuid_files" lists regular files and hard links with the setuid or
+ * setgid bit. "world_writable" lists entries writable by others, except
+ * symlinks (whose mode means nothing), whiteouts and directories with the
+ * sticky bit (such as /tmp). Each path appears once in each list.
+ * NOTE: both lists cover the entries of every layer, not the merged file
+ * system, so a file that a later layer deletes or changes still appears.
+ *
+ * A document whose inspection failed has kind "image", the source, the
+ * manifest, "inspection": {"status": "failed", "error": message} and
+ * "layers" with only index, digest, media_type and size. An artifact's
+ * document has kind "artifact", the source, the manifest, "artifact_type"
+ * (the manifest's artifactType, else its config media type),
+ * "inspection": {"status": "ok"}, "subject" {"digest", "media_type",
+ * "size"} when the manifest refers to another one, and the same short
+ * "layers".
+ *
+ * A secret name contains PASSWORD, PASSWD, SECRET, TOKEN, APIKEY, API_KEY,
+ * PRIVATEKEY, PRIVATE_KEY, CREDENTIAL, ACCESSKEY or ACCESS_KEY in any
+ * case. A secret assignment is NAME=VALUE with a secret NAME, as in
+ * "ENV DB_PASSWORD=x" or "--token=x", and its VALUE becomes "<redacted>".
+ * The document is stored and shown to users, and an image that bakes in a
+ * credential must not spread it further.
+ *
+ * Missing optional fields of the image config take the defaults above.
+ * A field present with the wrong JSON type fails the inspection, because
+ * a runtime would reject the image or read it differently than we do.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "config/error.h"
+#include "config/limits.h"
+#include "inspector/inspector.h"
+
+#define DEFAULT_MANIFEST_MEDIA_TYPE "application/vnd.oci.image.manifest.v1+json"
+#define REDACTED_VALUE "<redacted>"
+
+/* Bytes of a field name in an error message, such as config.Env[12]. */
+#define FIELD_NAME_MAX 128
+
+/* Substrings of environment variable names whose values are withheld. */
+static const char *const secret_env_words[] = {
+    "PASSWORD",   "PASSWD",    "SECRET",     "TOKEN",
+    "APIKEY",     "API_KEY",   "PRIVATEKEY", "PRIVATE_KEY",
+    "CREDENTIAL", "ACCESSKEY", "ACCESS_KEY", NULL,
+};
+
+struct file_summary {
+    json_int_t files;
+    json_t *setuid_files;
+    json_t *world_writable;
+    json_t *setuid_seen;         /* paths already in setuid_files */
+    json_t *world_writable_seen; /* paths already in world_writable */
+};
+
+/*
+ * Returns the length of the valid UTF-8 sequence that starts at text and
+ * fits in left bytes, or 0 when there is none. Overlong forms, surrogates
+ * and code points above U+10FFFF are invalid, as RFC 3629 defines.
+ */
+static size_t
+utf8_sequence_length(const unsigned char *text, size_t left)
+{
+    uint32_t code_point;
+    size_t len;
+
+    if (text[0] < 0x80)
+        return 1;
+    if (text[0] >= 0xc2 && text[0] <= 0xdf)
+        len = 2, code_point = text[0] & 0x1f;
+    else if (text[0] >= 0xe0 && text[0] <= 0xef)
+        len = 3, code_point = text[0] & 0x0f;
+    else if (text[0] >= 0xf0 && text[0] <= 0xf4)
+        len = 4, code_point = text[0] & 0x07;
+    else
+        return 0;
+
+    if (len > left)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((text[i] & 0xc0) != 0x80)
+            return 0;
+        code_point = (code_point << 6) | (text[i] & 0x3f);
+    }
+
+    if (len == 3 &&
+        (code_point < 0x800 || (code_point >= 0xd800 && code_point <= 0xdfff)))
+        return 0;
+    if (len == 4 && (code_point < 0x10000 || code_point > 0x10ffff))
+        return 0;
+    return len;
+}
+
+/* Returns a JSON string of text with invalid bytes replaced, or NULL. */
+static json_t *
+json_text_replaced(const char *text, size_t len)
+{
+    static const char replacement[] = "\xef\xbf\xbd";
+    const unsigned char *in = (const unsigned char *)text;
+    char *out;
+    size_t used = 0;
+    json_t *result;
+
+    if (len > (SIZE_MAX - 1) / 3)
+        return NULL;
+    out = malloc(len * 3 + 1);
+    if (out == NULL)
+        return NULL;
+
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_sequence_length(in + i, len - i);
+
+        if (n == 0) {
+            memcpy(out + used, replacement, 3);
+            used += 3;
+            i++;
+        } else {
+            memcpy(out + used, in + i, n);
+            used += n;
+            i += n;
+        }
+    }
+
+    result = json_stringn_nocheck(out, used);
+    free(out);
+    return result;
+}
+
+json_t *
+inspector_json_text(const char *text, size_t len)
+{
+    json_t *valid = json_stringn(text, len);
+
+    if (valid != NULL)
+        return valid;
+    return json_text_replaced(text, len);
+}
+
+static void
+set_memory_error(struct pg_error **err)
+{
+    pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
+                 "out of memory while building the image document; "
+                 "retry later");
+}
+
+/* Sets key in object, stealing value. A NULL value or a failed insert is
+ * a memory shortage. Returns 0 or -1. */
+static int
+set_new(json_t *object, const char *key, json_t *value, struct pg_error **err)
+{
+    if (json_object_set_new(object, key, value) < 0) {
+        set_memory_error(err);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+append_new(json_t *array, json_t *value, struct pg_error **err)
+{
+    if (json_array_append_new(array, value) < 0) {
+        set_memory_error(err);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *
+json_type_name(const json_t *value)
+{
+    switch (json_typeof(value)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a real number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        break;
+    }
+    return "null";
+}
+
+static int
+field_type_error(const char *field, const char *expected, const json_t *value,
+                 struct pg_error **err)
+{
+    pg_error_set(err, 403, PG_ERR_DENIED,
+                 "field %s of the image config is %s, but must be %s", field,
+                 json_type_name(value), expected);
+    return -1;
+}
+
+/* Returns the value of key in object, or NULL when object is NULL, the
+ * key is missing or its value is JSON null, because Docker writes null
+ * for unset fields. */
+static json_t *
+field_get(const json_t *object, const char *key)
+{
+    json_t *value = json_object_get(object, key);
+
+    return json_is_null(value) ? NULL : value;
+}
+
+/* Returns a new JSON string copied from a string member, or "" when the
+ * member is missing or not a string. NULL only when memory is short. */
+static json_t *
+string_member(const json_t *object, const char *key)
+{
+    const json_t *value = json_object_get(object, key);
+
+    if (!json_is_string(value))
+        return json_string("");
+    return json_stringn(json_string_value(value), json_string_length(value));
+}
+
+/*
+ * Stores under out_key in out the string field key of object (named field
+ * in errors), or "" when it is absent. Returns 0, or -1 when it has
+ * another type or memory is short.
+ */
+static int
+copy_string(json_t *out, const char *out_key, const json_t *object,
+            const char *key, const char *field, struct pg_error **err)
+{
+    json_t *value = field_get(object, key);
+
+    if (value != NULL && !json_is_string(value))
+        return field_type_error(field, "a string", value, err);
+    if (value == NULL)
+        return set_new(out, out_key, json_string(""), err);
+    return set_new(out, out_key, json_incref(value), err);
+}
+
+/* ---- source and manifest sections, shared by every kind of document ---- */
+
+static json_t *
+source_section(const json_t *reference)
+{
+    return json_pack("{s:o, s:o, s:o}", "registry",
+                     string_member(reference, "registry"), "repository",
+                     string_member(reference, "repository"), "reference",
+                     string_member(reference, "reference"));
+}
+
+/* Returns a copy of the string members of an annotations object. Other
+ * members are dropped, since the manifest was not validated here. */
+static json_t *
+annotations_copy(const json_t *annotations)
+{
+    json_t *copy = json_object();
+    const char *key;
+    json_t *value;
+
+    if (copy == NULL)
+        return NULL;
+    json_object_foreach((json_t *)annotations, key, value)
+    {
+        if (!json_is_string(value))
+            continue;
+        if (json_object_set_new(copy, key, string_member(annotations, key)) <
+            0) {
+            json_decref(copy);
+            return NULL;
+        }
+    }
+    return copy;
+}
+
+static json_t *
+manifest_section(const char *digest, const json_t *manifest)
+{
+    const json_t *config = json_object_get(manifest, "config");
+    bool declared = json_is_string(json_object_get(manifest, "mediaType"));
+
+    /* OCI lets an image manifest omit mediaType, but Docker requires it. */
+    return json_pack(
+        "{s:s, s:o, s:o, s:o, s:o}", "digest", digest != NULL ? digest : "",
+        "media_type",
+        declared ? string_member(manifest, "mediaType")
+                 : json_string(DEFAULT_MANIFEST_MEDIA_TYPE),
+        "config_digest", string_member(config, "digest"), "config_media_type",
+        string_member(config, "mediaType"), "annotations",
+        annotations_copy(json_object_get(manifest, "annotations")));
+}
+
+/* Returns {"digest", "media_type", "size"} of a descriptor, tolerating
+ * missing members, or NULL when memory is short. */
+static json_t *
+descriptor_summary(const json_t *descriptor)
+{
+    return json_pack("{s:o, s:o, s:I}", "digest",
+                     string_member(descriptor, "digest"), "media_type",
+                     string_member(descriptor, "mediaType"), "size",
+                     json_integer_value(json_object_get(descriptor, "size")));
+}
+
+/* Returns the manifest's layers with their index and descriptor fields. */
+static json_t *
+descriptor_list(const json_t *manifest)
+{
+    const json_t *layers = json_object_get(manifest, "layers");
+    json_t *list = json_array();
+    const json_t *layer;
+    size_t i;
+
+    if (list == NULL)
+        return NULL;
+    json_array_foreach(layers, i, layer)
+    {
+        json_t *entry = descriptor_summary(layer);
+
+        if (entry == NULL ||
+            json_object_set_new(entry, "index", json_integer((json_int_t)i)) <
+                0 ||
+            json_array_append_new(list, entry) < 0) {
+            json_decref(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+/* Returns the fields every document starts with, or NULL when memory is
+ * short. */
+static json_t *
+document_start(const char *kind, const char *manifest_digest,
+               const json_t *manifest, const json_t *reference)
+{
+    return json_pack("{s:i, s:s, s:s, s:o, s:o}", "document_version",
+                     INSPECTOR_DOCUMENT_VERSION, "inspector_version",
+                     INSPECTOR_VERSION, "kind", kind, "source",
+                     source_section(reference), "manifest",
+                     manifest_section(manifest_digest, manifest));
+}
+
+/* ---- the image config ---- */
+
+/*
+ * Returns -1 when the JSON text nests arrays and objects deeper than
+ * max_depth, else 0. jansson's own limit, JSON_PARSER_MAX_DEPTH, is fixed
+ * when jansson is built (2048 in Debian 12's libjansson 2.14), far above
+ * PG_JSON_MAX_DEPTH, so the text is scanned first. Brackets inside
+ * strings do not count.
+ */
+static int
+json_depth_check(const char *text, size_t len, size_t max_depth)
+{
+    size_t depth = 0;
+    bool in_string = false;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max_depth)
+                return -1;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+/* Parses the image config blob into a JSON object, or returns NULL. */
+static json_t *
+config_load(const char *bytes, size_t len, struct pg_error **err)
+{
+    json_error_t parse_error;
+    json_t *config;
+
+    if (bytes == NULL) {
+        pg_error_set(err, 403, PG_ERR_DENIED, "image config is missing");
+        return NULL;
+    }
+    if (len > PG_IMAGE_CONFIG_MAX_BYTES) {
+        pg_error_set(err, 403, PG_ERR_DENIED,
+                     "image config is %zu bytes, more than the maximum of "
+                     "%u (PG_IMAGE_CONFIG_MAX_BYTES)",
+                     len, PG_IMAGE_CONFIG_MAX_BYTES);
+        return NULL;
+    }
+    if (json_depth_check(bytes, len, PG_JSON_MAX_DEPTH) < 0) {
+        pg_error_set(err, 403, PG_ERR_DENIED,
+                     "image config nests arrays and objects more than %d "
+                     "levels deep (PG_JSON_MAX_DEPTH)",
+                     PG_JSON_MAX_DEPTH);
+        return NULL;
+    }
+
+    config = json_loadb(bytes, len, JSON_REJECT_DUPLICATES, &parse_error);
+    if (config == NULL) {
+        pg_error_set(err, 403, PG_ERR_DENIED,
+                     "image config is not valid JSON: %s at line %d, "
+                     "column %d",
+                     parse_error.text, parse_error.line, parse_error.column);
+        return NULL;
+    }
+    if (!json_is_object(config)) {
+        field_type_error("(top level)", "an object", config, err);
+        json_decref(config);
+        return NULL;
+    }
+    return config;
+}
+
+static int
+document_add_platform(json_t *document, const json_t *image_config,
+                      struct pg_error **err)
+{
+    json_t *platform = json_object();
+    json_t *variant = field_get(image_config, "variant");
+    int rc = -1;
+
+    if (platform == NULL) {
+        set_memory_error(err);
+        goto out;
+    }
+    if (copy_string(platform, "os", image_config, "os", "os", err) < 0 ||
+        copy_string(platform, "architecture", image_config, "architecture",
+                    "architecture", err) < 0)
+        goto out;
+    if (variant != NULL && copy_string(platform, "variant", image_config,
+                                       "variant", "variant", err) < 0)
+        goto out;
+
+    rc = set_new(document, "platform", json_incref(platform), err);
+
+out:
+    json_decref(platform);
+    return rc;
+}
+
+/* Returns true when an environment variable name, of len bytes, contains
+ * one of secret_env_words in any case. */
+static bool
+env_name_is_secret(const char *name, size_t len)
+{
+    for (size_t w = 0; secret_env_words[w] != NULL; w++) {
+        const char *word = secret_env_words[w];
+        size_t word_len = strlen(word);
+
+        for (size_t start = 0; start + word_len <= len; start++) {
+            size_t i = 0;
+
+            /* ASCII case folding, independent of the locale. */
+            while (i < word_len &&
+                   (name[start + i] == word[i] ||
+                    (name[start + i] >= 'a' && name[start + i] <= 'z' &&
+                     name[start + i] - 'a' + 'A' == word[i])))
+                i++;
+            if (i == word_len)
+                return true;
+        }
+    }
+    return false;
+}
+
+static bool
+is_name_byte(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+}
+
+/* Returns the end of the value that starts at text[start]: the matching
+ * quote when it is quoted, otherwise the next space, tab or newline. */
+static size_t
+assignment_value_end(const char *text, size_t len, size_t start)
+{
+    size_t end = start;
+
+    if (start < len && (text[start] == '"' || text[start] == '\'')) {
+        const char *close =
+            memchr(text + start + 1, text[start], len - start - 1);
+
+        return close == NULL ? len : (size_t)(close - text) + 1;
+    }
+    while (end < len && text[end] != ' ' && text[end] != '\t' &&
+           text[end] != '\n')
+        end++;
+    return end;
+}
+
+/*
+ * Returns a new JSON string of the len bytes at text in which the value
+ * of every NAME=VALUE assignment with a secret NAME is replaced by
+ * "<redacted>". NAME is the run of letters, digits, '_', '-' and '.'
+ * before the '=', which covers "ENV DB_PASSWORD=x" and "RUN |1 TOKEN=x"
+ * in history and "--password=x" in a command. Returns NULL when memory
+ * is short.
+ */
+static json_t *
+redact_assignments(const char *text, size_t len)
+{
+    size_t room = len + 1;
+    size_t copied = 0;
+    size_t used = 0;
+    json_t *result;
+    char *out;
+
+    for (size_t i = 0; i < len; i++)
+        room += text[i] == '=' ? strlen(REDACTED_VALUE) : 0;
+    out = malloc(room);
+    if (out == NULL)
+        return NULL;
+
+    for (size_t i = 0; i < len; i++) {
+        size_t name = i;
+
+        if (text[i] != '=')
+            continue;
+        while (name > 0 && is_name_byte(text[name - 1]))
+            name--;
+        if (!env_name_is_secret(text + name, i - name))
+            continue;
+
+        memcpy(out + used, text + copied, i + 1 - copied);
+        used += i + 1 - copied;
+        memcpy(out + used, REDACTED_VALUE, strlen(REDACTED_VALUE));
+        used += strlen(REDACTED_VALUE);
+        copied = assignment_value_end(text, len, i + 1);
+        i = copied - 1;
+    }
+    memcpy(out + used, text + copied, len - copied);
+    used += len - copied;
+
+    result = json_stringn(out, used);
+    free(out);
+    return result;
+}
+
+/* Replaces the string under key in object with its redacted form. */
+static int
+redact_member(json_t *object, const char *key, struct pg_error **err)
+{
+    json_t *value = json_object_get(object, key);
+
+    return set_new(
+        object, key,
+        redact_assignments(json_string_value(value), json_string_length(value)),
+        err);
+}
+
+/* Returns {"name", "value"} for one "NAME=VALUE" entry, or NULL when
+ * memory is short. An entry without '=' has an empty value. */
+static json_t *
+env_entry(const json_t *item)
+{
+    const char *text = json_string_value(item);
+    size_t len = json_string_length(item);
+    const char *equals = memchr(text, '=', len);
+    size_t name_len = equals == NULL ? len : (size_t)(equals - text);
+    json_t *value;
+
+    if (env_name_is_secret(text, name_len))
+        value = json_string(REDACTED_VALUE);
+    else if (equals == NULL)
+        value = json_string("");
+    else
+        value = json_stringn(equals + 1, len - name_len - 1);
+
+    return json_pack("{s:o, s:o}", "name", json_stringn(text, name_len),
+                     "value", value);
+}
+
+static int
+section_add_env(json_t *section, const json_t *container, struct pg_error **err)
+{
+    json_t *env = field_get(container, "Env");
+    json_t *list;
+    json_t *item;
+    size_t i;
+
+    if (env != NULL && !json_is_array(env))
+        return field_type_error("config.Env", "an array", env, err);
+
+    list = json_array();
+    if (set_new(section, "env", list, err) < 0)
+        return -1;
+    json_array_foreach(env, i, item)
+    {
+        char field[FIELD_NAME_MAX];
+
+        if (!json_is_string(item)) {
+            snprintf(field, sizeof(field), "config.Env[%zu]", i);
+            return field_type_error(field, "a string", item, err);
+        }
+        if (append_new(list, env_entry(item), err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Stores under out_key the sorted member names of the object field key of
+ * container, such as ExposedPorts, whose values carry nothing.
+ */
+static int
+section_add_keys(json_t *section, const char *out_key, const json_t *container,
+                 const char *key, const char *field, struct pg_error **err)
+{
+    json_t *object = field_get(container, key);
+    const char **names = NULL;
+    json_t *list = NULL;
+    const char *name;
+    json_t *value;
+    size_t n = 0;
+    int rc = -1;
+
+    if (object != NULL && !json_is_object(object))
+        return field_type_error(field, "an object", object, err);
+
+    names = calloc(json_object_size(object) + 1, sizeof(*names));
+    list = json_array();
+    if (names == NULL || list == NULL) {
+        set_memory_error(err);
+        goto out;
+    }
+    json_object_foreach(object, name, value)
+    {
+        names[n++] = name;
+    }
+    qsort(names, n, sizeof(*names), compare_strings);
+
+    for (size_t i = 0; i < n; i++) {
+        if (append_new(list, json_string(names[i]), err) < 0)
+            goto out;
+    }
+    rc = set_new(section, out_key, json_incref(list), err);
+
+out:
+    json_decref(list);
+    free(names);
+    return rc;
+}
+
+static int
+section_add_labels(json_t *section, const json_t *container,
+                   struct pg_error **err)
+{
+    json_t *labels = field_get(container, "Labels");
+    json_t *copy;
+    const char *name;
+    json_t *value;
+
+    if (labels != NULL && !json_is_object(labels))
+        return field_type_error("config.Labels", "an object", labels, err);
+
+    copy = json_object();
+    if (set_new(section, "labels", copy, err) < 0)
+        return -1;
+    json_object_foreach(labels, name, value)
+    {
+        char field[FIELD_NAME_MAX];
+
+        if (!json_is_string(value)) {
+            snprintf(field, sizeof(field), "config.Labels[\"%s\"]", name);
+            return field_type_error(field, "a string", value, err);
+        }
+        json_t *copied = env_name_is_secret(name, strlen(name))
+                             ? json_string(REDACTED_VALUE)
+                             : json_incref(value);
+
+        if (set_new(copy, name, copied, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Stores under out_key a copy of an array-of-strings field, or [], with
+ * secret assignments redacted when redact is set. */
+static int
+section_add_strings(json_t *section, const char *out_key,
+                    const json_t *container, const char *key, const char *field,
+                    bool redact, struct pg_error **err)
+{
+    json_t *array = field_get(container, key);
+    json_t *copy;
+    json_t *item;
+    size_t i;
+
+    if (array != NULL && !json_is_array(array))
+        return field_type_error(field, "an array", array, err);
+
+    copy = json_array();
+    if (set_new(section, out_key, copy, err) < 0)
+        return -1;
+    json_array_foreach(array, i, item)
+    {
+        char item_field[FIELD_NAME_MAX];
+
+        if (!json_is_string(item)) {
+            snprintf(item_field, sizeof(item_field), "%s[%zu]", field, i);
+            return field_type_error(item_field, "a string", item, err);
+        }
+        json_t *copied = redact ? redact_assignments(json_string_value(item),
+                                                     json_string_length(item))
+                                : json_incref(item);
+
+        if (append_new(copy, copied, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Returns the document form of one history entry, or NULL. */
+static json_t *
+history_entry(const json_t *item, size_t index, struct pg_error **err)
+{
+    char field[FIELD_NAME_MAX];
+    json_t *entry = json_object();
+    json_t *empty = field_get(item, "empty_layer");
+    json_t *result = NULL;
+
+    if (entry == NULL) {
+        set_memory_error(err);
+        goto out;
+    }
+
+    snprintf(field, sizeof(field), "history[%zu].created", index);
+    if (copy_string(entry, "created", item, "created", field, err) < 0)
+        goto out;
+    snprintf(field, sizeof(field), "history[%zu].created_by", index);
+    if (copy_string(entry, "created_by", item, "created_by", field, err) < 0 ||
+        redact_member(entry, "created_by", err) < 0)
+        goto out;
+    snprintf(field, sizeof(field), "history[%zu].empty_layer", index);
+    if (empty != NULL && !json_is_boolean(empty)) {
+        field_type_error(field, "a boolean", empty, err);
+        goto out;
+    }
+    if (set_new(entry, "empty_layer", json_boolean(json_is_true(empty)), err) <
+        0)
+        goto out;
+    snprintf(field, sizeof(field), "history[%zu].comment", index);
+    if (copy_string(entry, "comment", item, "comment", field, err) < 0)
+        goto out;
+
+    result = json_incref(entry);
+
+out:
+    json_decref(entry);
+    return result;
+}
+
+static int
+section_add_history(json_t *section, const json_t *image_config,
+                    struct pg_error **err)
+{
+    json_t *history = field_get(image_config, "history");
+    json_t *list;
+    json_t *item;
+    size_t i;
+
+    if (history != NULL && !json_is_array(history))
+        return field_type_error("history", "an array", history, err);
+
+    list = json_array();
+    if (set_new(section, "history", list, err) < 0)
+        return -1;
+    json_array_foreach(history, i, item)
+    {
+        char field[FIELD_NAME_MAX];
+        json_t *entry;
+
+        if (!json_is_object(item)) {
+            snprintf(field, sizeof(field), "history[%zu]", i);
+            return field_type_error(field, "an object", item, err);
+        }
+        entry = history_entry(item, i, err);
+        if (entry == NULL || append_new(list, entry, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Adds "config": the container settings, the creation time and history. */
+static int
+document_add_config(json_t *document, const json_t *image_config,
+                    struct pg_error **err)
+{
+    json_t *container = field_get(image_config, "config");
+    json_t *section;
+
+    if (container != NULL && !json_is_object(container))
+        return field_type_error("config", "an object", container, err);
+
+    section = json_object();
+    if (set_new(document, "config", section, err) < 0)
+        return -1;
+
+    if (copy_string(section, "user", container, "User", "config.User", err) <
+            0 ||
+        section_add_env(section, container, err) < 0 ||
+        section_add_keys(section, "exposed_ports", container, "ExposedPorts",
+                         "config.ExposedPorts", err) < 0 ||
+        section_add_keys(section, "volumes", container, "Volumes",
+                         "config.Volumes", err) < 0 ||
+        section_add_labels(section, container, err) < 0 ||
+        section_add_strings(section, "entrypoint", container, "Entrypoint",
+                            "config.Entrypoint", true, err) < 0 ||
+        section_add_strings(section, "cmd", container, "Cmd", "config.Cmd",
+                            true, err) < 0 ||
+        copy_string(section, "working_dir", container, "WorkingDir",
+                    "config.WorkingDir", err) < 0 ||
+        copy_string(section, "created", image_config, "created", "created",
+                    err) < 0 ||
+        section_add_history(section, image_config, err) < 0)
+        return -1;
+    return 0;
+}
+
+/*
+ * Adds "rootfs". Each diff_id names the uncompressed form of the layer at
+ * the same index, so a count that differs from the manifest's layers is
+ * an image no runtime can unpack.
+ */
+static int
+document_add_rootfs(json_t *document, const json_t *image_config,
+                    size_t n_layers, struct pg_error **err)
+{
+    json_t *rootfs = field_get(image_config, "rootfs");
+    json_t *section;
+
+    if (rootfs != NULL && !json_is_object(rootfs))
+        return field_type_error("rootfs", "an object", rootfs, err);
+
+    section = json_object();
+    if (set_new(document, "rootfs", section, err) < 0 ||
+        section_add_strings(section, "diff_ids", rootfs, "diff_ids",
+                            "rootfs.diff_ids", false, err) < 0)
+        return -1;
+
+    if (json_array_size(json_object_get(section, "diff_ids")) != n_layers) {
+        pg_error_set(err, 403, PG_ERR_DENIED,
+                     "image config lists %zu rootfs.diff_ids but the "
+                     "manifest has %zu layers",
+                     json_array_size(json_object_get(section, "diff_ids")),
+                     n_layers);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- layers, files and the summary ---- */
+
+/* Appends path to list unless seen already holds it. */
+static int
+list_add_once(json_t *list, json_t *seen, json_t *path, struct pg_error **err)
+{
+    const char *text = json_string_value(path);
+
+    if (json_object_get(seen, text) != NULL)
+        return 0;
+    if (json_object_set_new(seen, text, json_true()) < 0 ||
+        json_array_append(list, path) < 0) {
+        set_memory_error(err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Counts one file and adds it to the summary lists it belongs in. */
+static int
+summary_add(struct file_summary *summary, const json_t *file,
+            struct pg_error **err)
+{
+    const char *type = json_string_value(json_object_get(file, "type"));
+    json_int_t mode = json_integer_value(json_object_get(file, "mode"));
+    json_t *path = json_object_get(file, "path");
+    bool regular = strcmp(type, "file") == 0 || strcmp(type, "hardlink") == 0;
+    bool sticky_dir = strcmp(type, "dir") == 0 && (mode & 01000) != 0;
+    bool no_mode = strcmp(type, "symlink") == 0 ||
+                   strcmp(type, "whiteout") == 0 ||
+                   strcmp(type, "opaque_whiteout") == 0;
+
+    summary->files++;
+    if (regular && (mode & 06000) != 0 &&
+        list_add_once(summary->setuid_files, summary->setuid_seen, path, err) <
+            0)
+        return -1;
+    if ((mode & 0002) != 0 && !sticky_dir && !no_mode &&
+        list_add_once(summary->world_writable, summary->world_writable_seen,
+                      path, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* Returns true when a layer result's entry has every field the document
+ * copies, with the right types. */
+static bool
+file_entry_valid(const json_t *entry)
+{
+    static const char *const integers[] = {"mode", "size", "uid", "gid", NULL};
+
+    if (!json_is_string(json_object_get(entry, "path")) ||
+        !json_is_string(json_object_get(entry, "type")))
+        return false;
+    for (size_t i = 0; integers[i] != NULL; i++) {
+        if (!json_is_integer(json_object_get(entry, integers[i])))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Returns the document form of one layer result entry, or NULL. The
+ * strings and integers are shared with the caller's result, not copied:
+ * nothing changes them, and jansson built with JSON_HAVE_ATOMIC_BUILTINS
+ * counts references safely across threads.
+ */
+static json_t *
+document_file(const json_t *entry, size_t layer_index)
+{
+    json_t *link = json_object_get(entry, "link");
+    json_t *target = json_object_get(entry, "target");
+    json_t *file;
+
+    file = json_pack(
+        "{s:O, s:I, s:O, s:O, s:O, s:O, s:O}", "path",
+        json_object_get(entry, "path"), "layer", (json_int_t)layer_index,
+        "type", json_object_get(entry, "type"), "mode",
+        json_object_get(entry, "mode"), "size", json_object_get(entry, "size"),
+        "uid", json_object_get(entry, "uid"), "gid",
+        json_object_get(entry, "gid"));
+    if (file == NULL)
+        return NULL;
+    if ((link != NULL && json_object_set(file, "link", link) < 0) ||
+        (target != NULL && json_object_set(file, "target", target) < 0)) {
+        json_decref(file);
+        return NULL;
+    }
+    return file;
+}
+
+/* Appends the entries of one layer result to files and the summary. */
+static int
+add_layer_files(json_t *files, struct file_summary *summary,
+                const json_t *result, size_t layer_index, struct pg_error **err)
+{
+    const json_t *entries = json_object_get(result, "files");
+    const json_t *entry;
+    size_t i;
+
+    json_array_foreach(entries, i, entry)
+    {
+        if (!file_entry_valid(entry)) {
+            pg_error_set(err, 500, PG_ERR_INTERNAL,
+                         "entry %zu of the result for layer %zu lacks a "
+                         "field; results must come from "
+                         "inspector_list_layer",
+                         i, layer_index);
+            return -1;
+        }
+        if (append_new(files, document_file(entry, layer_index), err) < 0 ||
+            summary_add(summary, entry, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Returns the "layers" entry of layer index, checking that the result
+ * belongs to the manifest's descriptor at that index. */
+static json_t *
+document_layer(const json_t *descriptor, const json_t *result, size_t index,
+               struct pg_error **err)
+{
+    const char *expected =
+        json_string_value(json_object_get(descriptor, "digest"));
+    const char *actual = json_string_value(json_object_get(result, "digest"));
+    json_t *layer;
+
+    if (expected == NULL || actual == NULL || strcmp(expected, actual) != 0 ||
+        !json_is_array(json_object_get(result, "files"))) {
+        pg_error_set(err, 500, PG_ERR_INTERNAL,
+                     "layer result %zu is for %s, but the manifest lists %s "
+                     "at that index",
+                     index, actual != NULL ? actual : "(no digest)",
+                     expected != NULL ? expected : "(no digest)");
+        return NULL;
+    }
+
+    layer = descriptor_summary(descriptor);
+    if (layer == NULL ||
+        json_object_set_new(layer, "index", json_integer((json_int_t)index)) <
+            0 ||
+        json_object_set_new(layer, "entries",
+                            json_integer(json_integer_value(
+                                json_object_get(result, "entries")))) < 0 ||
+        json_object_set_new(layer, "bytes",
+                            json_integer(json_integer_value(
+                                json_object_get(result, "bytes")))) < 0) {
+        json_decref(layer);
+        set_memory_error(err);
+        return NULL;
+    }
+    return layer;
+}
+
+static void
+summary_release(struct file_summary *summary)
+{
+    json_decref(summary->world_writable_seen);
+    json_decref(summary->setuid_seen);
+    json_decref(summary->world_writable);
+    json_decref(summary->setuid_files);
+}
+
+static int
+document_add_summary(json_t *document, const struct file_summary *summary,
+                     size_t n_layers, struct pg_error **err)
+{
+    return set_new(document, "summary",
+                   json_pack("{s:I, s:I, s:O, s:O}", "layers",
+                             (json_int_t)n_layers, "files", summary->files,
+                             "setuid_files", summary->setuid_files,
+                             "world_writable", summary->world_writable),
+                   err);
+}
+
+/* Adds "layers", "files" and "summary" from the layer results. */
+static int
+document_add_layers(json_t *document, const json_t *manifest,
+                    json_t *const *results, size_t n_layers,
+                    struct pg_error **err)
+{
+    const json_t *descriptors = json_object_get(manifest, "layers");
+    struct file_summary summary = {
+        .setuid_files = json_array(),
+        .world_writable = json_array(),
+        .setuid_seen = json_object(),
+        .world_writable_seen = json_object(),
+    };
+    json_t *layers = json_array();
+    json_t *files = json_array();
+    int rc = -1;
+
+    if (layers == NULL || files == NULL || summary.setuid_files == NULL ||
+        summary.world_writable == NULL || summary.setuid_seen == NULL ||
+        summary.world_writable_seen == NULL) {
+        set_memory_error(err);
+        goto out;
+    }
+
+    for (size_t i = 0; i < n_layers; i++) {
+        json_t *descriptor = json_array_get(descriptors, i);
+
+        if (append_new(layers, document_layer(descriptor, results[i], i, err),
+                       err) < 0 ||
+            add_layer_files(files, &summary, results[i], i, err) < 0)
+            goto out;
+    }
+
+    if (set_new(document, "layers", json_incref(layers), err) < 0 ||
+        set_new(document, "files", json_incref(files), err) < 0 ||
+        document_add_summary(document, &summary, n_layers, err) < 0)
+        goto out;
+    rc = 0;
+
+out:
+    summary_release(&summary);
+    json_decref(files);
+    json_decref(layers);
+    return rc;
+}
+
+/* Checks the manifest's layer list against the results the caller has. */
+static int
+check_layer_count(const json_t *manifest, size_t n_layers,
+                  struct pg_error **err)
+{
+    const json_t *descriptors = json_object_get(manifest, "layers");
+    size_t listed = json_array_size(descriptors);
+
+    if (!json_is_array(descriptors)) {
+        pg_error_set(err, 403, PG_ERR_DENIED, "manifest has no layers array");
+        return -1;
+    }
+    if (listed > PG_LAYERS_MAX) {
+        pg_error_set(err, 403, PG_ERR_DENIED,
+                     "manifest has %zu layers, more than the maximum of %d "
+                     "(PG_LAYERS_MAX)",
+                     listed, PG_LAYERS_MAX);
+        return -1;
+    }
+    if (listed != n_layers) {
+        pg_error_set(err, 500, PG_ERR_INTERNAL,
+                     "manifest has %zu layers but %zu layer results were "
+                     "given",
+                     listed, n_layers);
+        return -1;
+    }
+    return 0;
+}
+
+json_t *
+inspector_build_document(const char *manifest_digest, const json_t *manifest,
+                         const char *config_bytes, size_t config_len,
+                         json_t *const *layers, size_t n_layers,
+                         const json_t *reference, struct pg_error **err)
+{
+    json_t *image_config = NULL;
+    json_t *document = NULL;
+    json_t *result = NULL;
+
+    if (check_layer_count(manifest, n_layers, err) < 0)
+        goto out;
+    image_config = config_load(config_bytes, config_len, err);
+    if (image_config == NULL)
+        goto out;
+
+    document = document_start("image", manifest_digest, manifest, reference);
+    if (document == NULL) {
+        set_memory_error(err);
+        goto out;
+    }
+    if (set_new(document, "inspection", json_pack("{s:s}", "status", "ok"),
+                err) < 0 ||
+        document_add_platform(document, image_config, err) < 0 ||
+        document_add_config(document, image_config, err) < 0 ||
+        document_add_rootfs(document, image_config, n_layers, err) < 0 ||
+        document_add_layers(document, manifest, layers, n_layers, err) < 0)
+        goto out;
+
+    result = json_incref(document);
+
+out:
+    if (result == NULL)
+        pg_error_prefix(err, "image %s",
+                        manifest_digest != NULL ? manifest_digest : "");
+    json_decref(document);
+    json_decref(image_config);
+    return result;
+}
+
+json_t *
+inspector_failed_document(const char *manifest_digest, const json_t *manifest,
+                          const json_t *reference, const char *message)
+{
+    json_t *document;
+
+    if (message == NULL)
+        message = "inspection failed with no message";
+    document = document_start("image", manifest_digest, manifest, reference);
+    if (document == NULL)
+        return NULL;
+
+    if (json_object_set_new(
+            document, "inspection",
+            json_pack("{s:s, s:o}", "status", "failed", "error",
+                      inspector_json_text(message, strlen(message)))) < 0 ||
+        json_object_set_new(document, "layers", descriptor_list(manifest)) <
+            0) {
+        json_decref(document);
+        return NULL;
+    }
+    return document;
+}
+
+/* Returns the artifactType, else the config media type, else "". */
+static json_t *
+artifact_type(const json_t *manifest)
+{
+    if (json_is_string(json_object_get(manifest, "artifactType")))
+        return string_member(manifest, "artifactType");
+    return string_member(json_object_get(manifest, "config"), "mediaType");
+}
+
+json_t *
+inspector_artifact_document(const char *manifest_digest, const json_t *manifest,
+                            const json_t *reference)
+{
+    const json_t *subject = json_object_get(manifest, "subject");
+    json_t *document;
+
+    document = document_start("artifact", manifest_digest, manifest, reference);
+    if (document == NULL)
+        return NULL;
+
+    if (json_object_set_new(document, "artifact_type",
+                            artifact_type(manifest)) < 0 ||
+        json_object_set_new(document, "inspection",
+                            json_pack("{s:s}", "status", "ok")) < 0 ||
+        (json_is_object(subject) &&
+         json_object_set_new(document, "subject", descriptor_summary(subject)) <
+             0) ||
+        json_object_set_new(document, "layers", descriptor_list(manifest)) <
+            0) {
+        json_decref(document);
+        return NULL;
+    }
+    return document;
+}

@@ -1,0 +1,1757 @@
+/*
+ * Unit tests of the inspector: manifest classification, layer listing
+ * over tar layers written here with libarchive (gzip, zstd and none), the
+ * layer limits, corrupt layers, and the image, failed and artifact
+ * documents. layer.c and document.c are included to reach their static
+ * helpers; classify.c comes from libpginspector.a.
+ */
+#include <check.h>
+#include <ftw.h>
+#include <locale.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+
+#include "inspector/document.c"
+#include "inspector/layer.c"
+
+#define TEST_DIGEST "sha256:test"
+#define GZIP_LAYER "application/vnd.oci.image.layer.v1.tar+gzip"
+#define ZSTD_LAYER "application/vnd.oci.image.layer.v1.tar+zstd"
+#define TAR_LAYER "application/vnd.oci.image.layer.v1.tar"
+#define MIB (1024 * 1024)
+
+static char scratch_dir[] = "/tmp/test_inspector.XXXXXX";
+
+static const struct inspector_limits loose_limits = {
+    .entries_max = PG_LAYER_ENTRIES_DEFAULT_MAX,
+    .bytes_max = PG_LAYER_BYTES_DEFAULT_MAX,
+    .path_length_max = PG_LAYER_PATH_DEFAULT_MAX,
+    .ratio_max = PG_LAYER_RATIO_DEFAULT_MAX,
+};
+
+/* ---- fixtures and helpers ---- */
+
+static void
+scratch_setup(void)
+{
+    snprintf(scratch_dir, sizeof(scratch_dir), "%s",
+             "/tmp/test_inspector.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(scratch_dir));
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void
+scratch_teardown(void)
+{
+    nftw(scratch_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *
+scratch_path(const char *name)
+{
+    static char path[256];
+
+    snprintf(path, sizeof(path), "%s/%s", scratch_dir, name);
+    return path;
+}
+
+enum compression {
+    COMPRESSION_NONE,
+    COMPRESSION_GZIP,
+    COMPRESSION_ZSTD,
+};
+
+static const char *const compression_media_types[] = {TAR_LAYER, GZIP_LAYER,
+                                                      ZSTD_LAYER};
+
+enum spec_kind {
+    SPEC_FILE,
+    SPEC_DIR,
+    SPEC_SYMLINK,
+    SPEC_HARDLINK,
+    SPEC_CHAR,
+    SPEC_FIFO,
+};
+
+/* One entry to write into a test layer. */
+struct entry_spec {
+    const char *path;
+    enum spec_kind kind;
+    unsigned mode;
+    int64_t size;
+    const char *link;
+    int64_t uid;
+    int64_t gid;
+};
+
+static struct archive *
+writer_open(const char *path, enum compression compression)
+{
+    struct archive *a = archive_write_new();
+
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+    if (compression == COMPRESSION_GZIP)
+        ck_assert_int_eq(archive_write_add_filter_gzip(a), ARCHIVE_OK);
+    else if (compression == COMPRESSION_ZSTD)
+        ck_assert_int_eq(archive_write_add_filter_zstd(a), ARCHIVE_OK);
+    else
+        ck_assert_int_eq(archive_write_add_filter_none(a), ARCHIVE_OK);
+    ck_assert_int_eq(archive_write_open_filename(a, path), ARCHIVE_OK);
+    return a;
+}
+
+/* Fills size bytes of entry data, all equal to fill, or pseudo-random
+ * (a fixed xorshift sequence) when random is set. */
+static void
+writer_fill(struct archive *a, int64_t size, int fill, bool random)
+{
+    static unsigned char chunk[64 * 1024];
+    uint32_t state = 2463534242u;
+
+    while (size > 0) {
+        size_t n = size < (int64_t)sizeof(chunk) ? (size_t)size : sizeof(chunk);
+
+        for (size_t i = 0; i < n; i++) {
+            if (random) {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                chunk[i] = (unsigned char)state;
+            } else {
+                chunk[i] = (unsigned char)fill;
+            }
+        }
+        ck_assert_int_eq(archive_write_data(a, chunk, n), (la_ssize_t)n);
+        size -= (int64_t)n;
+    }
+}
+
+static void
+writer_add(struct archive *a, const struct entry_spec *spec, bool random)
+{
+    static const unsigned filetypes[] = {
+        [SPEC_FILE] = AE_IFREG,    [SPEC_DIR] = AE_IFDIR,
+        [SPEC_SYMLINK] = AE_IFLNK, [SPEC_HARDLINK] = AE_IFREG,
+        [SPEC_CHAR] = AE_IFCHR,    [SPEC_FIFO] = AE_IFIFO,
+    };
+    struct archive_entry *entry = archive_entry_new();
+    int64_t size = spec->kind == SPEC_FILE ? spec->size : 0;
+
+    archive_entry_set_pathname(entry, spec->path);
+    archive_entry_set_filetype(entry, filetypes[spec->kind]);
+    archive_entry_set_perm(entry, spec->mode);
+    archive_entry_set_uid(entry, spec->uid);
+    archive_entry_set_gid(entry, spec->gid);
+    archive_entry_set_size(entry, size);
+    if (spec->kind == SPEC_SYMLINK)
+        archive_entry_set_symlink(entry, spec->link);
+    if (spec->kind == SPEC_HARDLINK)
+        archive_entry_set_hardlink(entry, spec->link);
+    if (spec->kind == SPEC_CHAR)
+        archive_entry_set_rdev(entry, makedev(1, 3));
+
+    ck_assert_int_eq(archive_write_header(a, entry), ARCHIVE_OK);
+    writer_fill(a, size, 'x', random);
+    archive_entry_free(entry);
+}
+
+static void
+writer_close(struct archive *a)
+{
+    ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
+    ck_assert_int_eq(archive_write_free(a), ARCHIVE_OK);
+}
+
+static const char *
+write_layer(const char *name, enum compression compression,
+            const struct entry_spec *specs, size_t n)
+{
+    const char *path = scratch_path(name);
+    struct archive *a = writer_open(path, compression);
+
+    for (size_t i = 0; i < n; i++)
+        writer_add(a, &specs[i], false);
+    writer_close(a);
+    return path;
+}
+
+/* Writes a layer of count empty files named f0, f1, ... */
+static const char *
+write_many_files(const char *name, size_t count)
+{
+    const char *path = scratch_path(name);
+    struct archive *a = writer_open(path, COMPRESSION_GZIP);
+
+    for (size_t i = 0; i < count; i++) {
+        char file[32];
+        struct entry_spec spec = {file, SPEC_FILE, 0644, 0, NULL, 0, 0};
+
+        snprintf(file, sizeof(file), "f%zu", i);
+        writer_add(a, &spec, false);
+    }
+    writer_close(a);
+    return path;
+}
+
+static void
+write_bytes(const char *path, const void *bytes, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void
+assert_error(struct pg_error *err, int status, const char *code,
+             const char *message)
+{
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(err->status, status);
+    ck_assert_str_eq(err->code, code);
+    ck_assert_str_eq(err->message, message);
+}
+
+static void
+assert_error_prefix(struct pg_error *err, int status, const char *code,
+                    const char *prefix)
+{
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(err->status, status);
+    ck_assert_str_eq(err->code, code);
+    ck_assert_int_eq(strncmp(err->message, prefix, strlen(prefix)), 0);
+    ck_assert_uint_gt(strlen(err->message), strlen(prefix));
+}
+
+static const char *
+str_at(const json_t *object, const char *key)
+{
+    return json_string_value(json_object_get(object, key));
+}
+
+static json_int_t
+int_at(const json_t *object, const char *key)
+{
+    return json_integer_value(json_object_get(object, key));
+}
+
+static json_t *
+parse(const char *text)
+{
+    json_error_t error;
+    json_t *value = json_loads(text, 0, &error);
+
+    ck_assert_msg(value != NULL, "test JSON invalid: %s", error.text);
+    return value;
+}
+
+/* ---- classification ---- */
+
+struct classify_case {
+    const char *manifest;
+    const char *content_type;
+    enum inspector_manifest_kind expected;
+};
+
+#define OCI_MANIFEST "\"application/vnd.oci.image.manifest.v1+json\""
+#define OCI_CONFIG                                                             \
+    "\"config\": {\"mediaType\": "                                             \
+    "\"application/vnd.oci.image.config.v1+json\"}"
+#define LAYERS_OF(type) "\"layers\": [{\"mediaType\": \"" type "\"}]"
+
+static const struct classify_case classify_cases[] = {
+    {"{\"mediaType\": \"application/vnd.oci.image.index.v1+json\", "
+     "\"manifests\": []}",
+     NULL, INSPECTOR_KIND_INDEX},
+    {"{\"mediaType\": "
+     "\"application/vnd.docker.distribution.manifest.list.v2+json\", "
+     "\"manifests\": []}",
+     NULL, INSPECTOR_KIND_INDEX},
+    {"{\"schemaVersion\": 2, \"manifests\": []}", NULL, INSPECTOR_KIND_INDEX},
+    {"{\"manifests\": []}",
+     "application/vnd.oci.image.index.v1+json; charset=utf-8",
+     INSPECTOR_KIND_INDEX},
+    {"{\"mediaType\": \"application/vnd.oci.image.index.v1+json\", "
+     "\"manifests\": []}",
+     "application/vnd.oci.image.manifest.v1+json", INSPECTOR_KIND_INDEX},
+    {"{\"mediaType\": " OCI_MANIFEST ", " OCI_CONFIG
+     ", " LAYERS_OF("application/vnd.oci.image.layer.v1.tar+gzip") "}",
+     NULL, INSPECTOR_KIND_IMAGE},
+    {"{\"mediaType\": "
+     "\"application/vnd.docker.distribution.manifest.v2+json\", "
+     "\"config\": {\"mediaType\": "
+     "\"application/vnd.docker.container.image.v1+json\"}, " LAYERS_OF(
+         "application/vnd.docker.image.rootfs.diff.tar.gzip") "}",
+     NULL, INSPECTOR_KIND_IMAGE},
+    {"{\"schemaVersion\": 2, " OCI_CONFIG
+     ", " LAYERS_OF("application/vnd.oci.image.layer.v1.tar+zstd") "}",
+     NULL, INSPECTOR_KIND_IMAGE},
+    {"{" OCI_CONFIG
+     ", " LAYERS_OF("application/vnd.oci.image.layer.v1.tar") "}",
+     "application/vnd.oci.image.manifest.v1+json", INSPECTOR_KIND_IMAGE},
+    {"{\"mediaType\": " OCI_MANIFEST ", " OCI_CONFIG ", " LAYERS_OF(
+         "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip") "}",
+     NULL, INSPECTOR_KIND_IMAGE},
+    {"{\"mediaType\": " OCI_MANIFEST ", " OCI_CONFIG ", " LAYERS_OF(
+         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip") "}",
+     NULL, INSPECTOR_KIND_IMAGE},
+    {"{\"mediaType\": " OCI_MANIFEST ", " OCI_CONFIG ", \"layers\": []}", NULL,
+     INSPECTOR_KIND_IMAGE},
+    {"{\"mediaType\": " OCI_MANIFEST ", \"artifactType\": "
+     "\"application/vnd.example.sbom\", " OCI_CONFIG
+     ", " LAYERS_OF("application/vnd.oci.image.layer.v1.tar+gzip") "}",
+     NULL, INSPECTOR_KIND_ARTIFACT},
+    {"{\"mediaType\": " OCI_MANIFEST ", \"config\": {\"mediaType\": "
+     "\"application/vnd.oci.empty.v1+json\"}, " LAYERS_OF(
+         "application/vnd.oci.image.layer.v1.tar+gzip") "}",
+     NULL, INSPECTOR_KIND_ARTIFACT},
+    {"{\"mediaType\": " OCI_MANIFEST ", \"config\": {\"mediaType\": "
+     "\"application/vnd.cncf.helm.config.v1+json\"}, " LAYERS_OF(
+         "application/vnd.cncf.helm.chart.content.v1.tar+gzip") "}",
+     NULL, INSPECTOR_KIND_ARTIFACT},
+    {"{\"mediaType\": " OCI_MANIFEST ", " OCI_CONFIG
+     ", " LAYERS_OF("application/vnd.in-toto+json") "}",
+     NULL, INSPECTOR_KIND_ARTIFACT},
+    {"{\"mediaType\": " OCI_MANIFEST ", " OCI_CONFIG
+     ", " LAYERS_OF("application/vnd.dev.cosign.simplesigning.v1+json") "}",
+     NULL, INSPECTOR_KIND_ARTIFACT},
+    {"{\"schemaVersion\": 1, \"name\": \"library/alpine\", "
+     "\"fsLayers\": []}",
+     "application/vnd.docker.distribution.manifest.v1+json",
+     INSPECTOR_KIND_UNSUPPORTED},
+    {"{\"schemaVersion\": 1, \"fsLayers\": [], \"signatures\": []}",
+     "application/vnd.docker.distribution.manifest.v1+prettyjws",
+     INSPECTOR_KIND_UNSUPPORTED},
+    {"{\"mediaType\": \"application/vnd.example+json\", " OCI_CONFIG
+     ", \"layers\": []}",
+     NULL, INSPECTOR_KIND_UNSUPPORTED},
+    {"[1, 2]", "application/vnd.oci.image.manifest.v1+json",
+     INSPECTOR_KIND_UNSUPPORTED},
+    {"{\"mediaType\": " OCI_MANIFEST ", \"layers\": []}", NULL,
+     INSPECTOR_KIND_UNSUPPORTED},
+    {"{\"mediaType\": " OCI_MANIFEST ", " OCI_CONFIG
+     ", \"layers\": [{\"digest\": \"sha256:00\"}]}",
+     NULL, INSPECTOR_KIND_UNSUPPORTED},
+    {"{\"mediaType\": \"application/vnd.oci.image.index.v1+json\"}", NULL,
+     INSPECTOR_KIND_UNSUPPORTED},
+    {"{\"name\": \"x\"}", "application/json", INSPECTOR_KIND_UNSUPPORTED},
+};
+
+START_TEST(classify_table)
+{
+    const struct classify_case *c = &classify_cases[_i];
+    json_t *manifest = parse(c->manifest);
+
+    ck_assert_msg(
+        inspector_classify(manifest, c->content_type) == c->expected,
+        "case %d: expected %s, got %s", _i, inspector_kind_name(c->expected),
+        inspector_kind_name(inspector_classify(manifest, c->content_type)));
+    json_decref(manifest);
+}
+END_TEST
+
+START_TEST(classify_kind_names)
+{
+    ck_assert_str_eq(inspector_kind_name(INSPECTOR_KIND_INDEX), "index");
+    ck_assert_str_eq(inspector_kind_name(INSPECTOR_KIND_IMAGE), "image");
+    ck_assert_str_eq(inspector_kind_name(INSPECTOR_KIND_ARTIFACT), "artifact");
+    ck_assert_str_eq(inspector_kind_name(INSPECTOR_KIND_UNSUPPORTED),
+                     "unsupported");
+}
+END_TEST
+
+START_TEST(classify_tar_layer_types)
+{
+    ck_assert(inspector_is_tar_layer(GZIP_LAYER));
+    ck_assert(inspector_is_tar_layer(
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"));
+    ck_assert(inspector_is_tar_layer(
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"));
+    ck_assert(!inspector_is_tar_layer("application/vnd.in-toto+json"));
+    ck_assert(!inspector_is_tar_layer(
+        "application/vnd.oci.image.layer.v1.tar+gzip+extra"));
+    ck_assert(!inspector_is_tar_layer(NULL));
+}
+END_TEST
+
+/* ---- path normalization and text ---- */
+
+static const char *const normalize_cases[][2] = {
+    {"./", "."},
+    {"/", "."},
+    {"", "."},
+    {".", "."},
+    {"./etc/hosts", "etc/hosts"},
+    {"/usr/bin/", "usr/bin"},
+    {"a//b/./c/", "a/b/c"},
+    {"../escape", "../escape"},
+    {"./../a/../b", "../a/../b"},
+    {"//./x", "x"},
+};
+
+START_TEST(normalize_table)
+{
+    char *path = path_normalize(normalize_cases[_i][0]);
+
+    ck_assert_str_eq(path, normalize_cases[_i][1]);
+    free(path);
+}
+END_TEST
+
+START_TEST(json_text_valid)
+{
+    json_t *text = inspector_json_text("caf\xc3\xa9", 5);
+
+    ck_assert_str_eq(json_string_value(text), "caf\xc3\xa9");
+    json_decref(text);
+}
+END_TEST
+
+START_TEST(json_text_invalid)
+{
+    json_t *latin1 = inspector_json_text("caf\xe9/x", 6);
+    json_t *overlong = inspector_json_text("\xc0\xaf", 2);
+    json_t *surrogate = inspector_json_text("\xed\xa0\x80", 3);
+    json_t *cut = inspector_json_text("a\xe2\x82", 3);
+
+    ck_assert_str_eq(json_string_value(latin1), "caf\xef\xbf\xbd/x");
+    ck_assert_str_eq(json_string_value(overlong), "\xef\xbf\xbd\xef\xbf\xbd");
+    ck_assert_str_eq(json_string_value(surrogate),
+                     "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    ck_assert_str_eq(json_string_value(cut), "a\xef\xbf\xbd\xef\xbf\xbd");
+    json_decref(cut);
+    json_decref(surrogate);
+    json_decref(overlong);
+    json_decref(latin1);
+}
+END_TEST
+
+/* ---- layer listing ---- */
+
+static const struct entry_spec sample_entries[] = {
+    {"./", SPEC_DIR, 0755, 0, NULL, 0, 0},
+    {"./etc/", SPEC_DIR, 0755, 0, NULL, 0, 0},
+    {"./etc/hosts", SPEC_FILE, 0644, 12, NULL, 0, 0},
+    {"usr/bin/sudo", SPEC_FILE, 04755, 100, NULL, 0, 0},
+    {"usr/bin/sudoedit", SPEC_HARDLINK, 04755, 0, "./usr/bin/sudo", 0, 0},
+    {"usr/bin/sh", SPEC_SYMLINK, 0777, 0, "/bin/bash", 0, 0},
+    {"tmp/", SPEC_DIR, 01777, 0, NULL, 0, 0},
+    {"srv/shared/", SPEC_DIR, 0777, 0, NULL, 0, 0},
+    {"var/cache/.wh.apt", SPEC_FILE, 0644, 0, NULL, 0, 0},
+    {"opt/app/.wh..wh..opq", SPEC_FILE, 0644, 0, NULL, 0, 0},
+    {"../escape/evil", SPEC_FILE, 0644, 4, NULL, 0, 0},
+    {"/abs/path", SPEC_FILE, 02600, 4, NULL, 1000, 1001},
+    {"dev/null", SPEC_CHAR, 0666, 0, NULL, 0, 0},
+    {"run/fifo", SPEC_FIFO, 0600, 0, NULL, 0, 0},
+    {".wh..wh.plnk/", SPEC_DIR, 0700, 0, NULL, 0, 0},
+};
+
+#define SAMPLE_COUNT (sizeof(sample_entries) / sizeof(sample_entries[0]))
+
+/* What listing sample_entries must produce, entry by entry. */
+struct expected_file {
+    const char *path;
+    const char *type;
+    json_int_t mode;
+    json_int_t size;
+    json_int_t uid;
+    json_int_t gid;
+    const char *link;
+    const char *target;
+};
+
+static const struct expected_file sample_expected[SAMPLE_COUNT] = {
+    {".", "dir", 0755, 0, 0, 0, NULL, NULL},
+    {"etc", "dir", 0755, 0, 0, 0, NULL, NULL},
+    {"etc/hosts", "file", 0644, 12, 0, 0, NULL, NULL},
+    {"usr/bin/sudo", "file", 04755, 100, 0, 0, NULL, NULL},
+    {"usr/bin/sudoedit", "hardlink", 04755, 0, 0, 0, "usr/bin/sudo", NULL},
+    {"usr/bin/sh", "symlink", 0777, 0, 0, 0, "/bin/bash", NULL},
+    {"tmp", "dir", 01777, 0, 0, 0, NULL, NULL},
+    {"srv/shared", "dir", 0777, 0, 0, 0, NULL, NULL},
+    {"var/cache/.wh.apt", "whiteout", 0644, 0, 0, 0, NULL, "var/cache/apt"},
+    {"opt/app/.wh..wh..opq", "opaque_whiteout", 0644, 0, 0, 0, NULL, "opt/app"},
+    {"../escape/evil", "file", 0644, 4, 0, 0, NULL, NULL},
+    {"abs/path", "file", 02600, 4, 1000, 1001, NULL, NULL},
+    {"dev/null", "char", 0666, 0, 0, 0, NULL, NULL},
+    {"run/fifo", "fifo", 0600, 0, 0, 0, NULL, NULL},
+    {".wh..wh.plnk", "dir", 0700, 0, 0, 0, NULL, NULL},
+};
+
+static void
+assert_file(const json_t *file, const struct expected_file *expected)
+{
+    ck_assert_str_eq(str_at(file, "path"), expected->path);
+    ck_assert_str_eq(str_at(file, "type"), expected->type);
+    ck_assert_int_eq(int_at(file, "mode"), expected->mode);
+    ck_assert_int_eq(int_at(file, "size"), expected->size);
+    ck_assert_int_eq(int_at(file, "uid"), expected->uid);
+    ck_assert_int_eq(int_at(file, "gid"), expected->gid);
+    if (expected->link == NULL)
+        ck_assert_ptr_null(json_object_get(file, "link"));
+    else
+        ck_assert_str_eq(str_at(file, "link"), expected->link);
+    if (expected->target == NULL)
+        ck_assert_ptr_null(json_object_get(file, "target"));
+    else
+        ck_assert_str_eq(str_at(file, "target"), expected->target);
+}
+
+/* Runs once per compression: _i is an enum compression. */
+START_TEST(layer_list_sample)
+{
+    const char *media_type = compression_media_types[_i];
+    const char *path =
+        write_layer("sample.tar", _i, sample_entries, SAMPLE_COUNT);
+    struct pg_error *err = NULL;
+    struct stat st;
+    json_t *layer;
+    json_t *files;
+
+    layer = inspector_list_layer(path, TEST_DIGEST, media_type, &loose_limits,
+                                 &err);
+    ck_assert_ptr_null(err);
+    ck_assert_ptr_nonnull(layer);
+    ck_assert_int_eq(stat(path, &st), 0);
+
+    ck_assert_str_eq(str_at(layer, "digest"), TEST_DIGEST);
+    ck_assert_str_eq(str_at(layer, "media_type"), media_type);
+    ck_assert_int_eq(int_at(layer, "size"), st.st_size);
+    ck_assert_int_eq(int_at(layer, "entries"), SAMPLE_COUNT);
+    ck_assert_int_ge(int_at(layer, "bytes"), 120 + 512 * SAMPLE_COUNT);
+    files = json_object_get(layer, "files");
+    ck_assert_uint_eq(json_array_size(files), SAMPLE_COUNT);
+    for (size_t i = 0; i < SAMPLE_COUNT; i++)
+        assert_file(json_array_get(files, i), &sample_expected[i]);
+    json_decref(layer);
+}
+END_TEST
+
+START_TEST(layer_list_compressed_size)
+{
+    const char *path = write_layer("sample.tar.gz", COMPRESSION_GZIP,
+                                   sample_entries, SAMPLE_COUNT);
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    layer = inspector_list_layer(path, TEST_DIGEST, GZIP_LAYER, &loose_limits,
+                                 &err);
+    ck_assert_ptr_nonnull(layer);
+    ck_assert_int_lt(int_at(layer, "size"), int_at(layer, "bytes"));
+    json_decref(layer);
+}
+END_TEST
+
+START_TEST(layer_list_empty_tar)
+{
+    const char *path = write_layer("empty.tar.gz", COMPRESSION_GZIP, NULL, 0);
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    layer = inspector_list_layer(path, TEST_DIGEST, GZIP_LAYER, &loose_limits,
+                                 &err);
+    ck_assert_ptr_null(err);
+    ck_assert_int_eq(int_at(layer, "entries"), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(layer, "files")), 0);
+    json_decref(layer);
+}
+END_TEST
+
+/* Media types name the compression, but the bytes decide it. */
+START_TEST(layer_list_mislabeled_compression)
+{
+    const char *path = write_layer("plain.tar", COMPRESSION_NONE,
+                                   sample_entries, SAMPLE_COUNT);
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    layer = inspector_list_layer(path, TEST_DIGEST, GZIP_LAYER, &loose_limits,
+                                 &err);
+    ck_assert_ptr_null(err);
+    ck_assert_int_eq(int_at(layer, "entries"), SAMPLE_COUNT);
+    json_decref(layer);
+}
+END_TEST
+
+/*
+ * A pax "path" record carries a name in UTF-8. libarchive's pax writer
+ * needs a UTF-8 locale to produce one, but the daemon reads in the "C"
+ * locale, so the locale is switched back before the layer is listed.
+ */
+START_TEST(layer_list_utf8_path)
+{
+    static const struct entry_spec entries[] = {
+        {"caf\xc3\xa9/na\xc3\xafve", SPEC_FILE, 0644, 0, NULL, 0, 0},
+    };
+    struct pg_error *err = NULL;
+    const char *path;
+    json_t *layer;
+
+    ck_assert_ptr_nonnull(setlocale(LC_CTYPE, "C.UTF-8"));
+    path = write_layer("utf8.tar", COMPRESSION_NONE, entries, 1);
+    ck_assert_ptr_nonnull(setlocale(LC_CTYPE, "C"));
+
+    layer =
+        inspector_list_layer(path, TEST_DIGEST, TAR_LAYER, &loose_limits, &err);
+    ck_assert_ptr_null(err);
+    ck_assert_str_eq(
+        str_at(json_array_get(json_object_get(layer, "files"), 0), "path"),
+        "caf\xc3\xa9/na\xc3\xafve");
+    json_decref(layer);
+}
+END_TEST
+
+/* A ustar header contains raw bytes, and a name that is not UTF-8 is
+ * replaced. */
+START_TEST(layer_list_latin1_path)
+{
+    const char *path = scratch_path("latin1.tar");
+    struct archive *a = archive_write_new();
+    struct archive_entry *entry = archive_entry_new();
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    ck_assert_int_eq(archive_write_set_format_ustar(a), ARCHIVE_OK);
+    ck_assert_int_eq(archive_write_open_filename(a, path), ARCHIVE_OK);
+    archive_entry_set_pathname(entry, "caf\xe9");
+    archive_entry_set_filetype(entry, AE_IFREG);
+    archive_entry_set_perm(entry, 0644);
+    archive_entry_set_size(entry, 0);
+    ck_assert_int_eq(archive_write_header(a, entry), ARCHIVE_OK);
+    archive_entry_free(entry);
+    writer_close(a);
+
+    layer =
+        inspector_list_layer(path, TEST_DIGEST, TAR_LAYER, &loose_limits, &err);
+    ck_assert_ptr_null(err);
+    ck_assert_str_eq(
+        str_at(json_array_get(json_object_get(layer, "files"), 0), "path"),
+        "caf\xef\xbf\xbd");
+    json_decref(layer);
+}
+END_TEST
+
+START_TEST(layer_entries_at_max)
+{
+    struct inspector_limits limits = loose_limits;
+    const char *path = write_many_files("ten.tar.gz", 10);
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    limits.entries_max = 10;
+    layer = inspector_list_layer(path, TEST_DIGEST, GZIP_LAYER, &limits, &err);
+    ck_assert_ptr_null(err);
+    ck_assert_int_eq(int_at(layer, "entries"), 10);
+    json_decref(layer);
+}
+END_TEST
+
+START_TEST(layer_entries_over_max)
+{
+    struct inspector_limits limits = loose_limits;
+    const char *path = write_many_files("eleven.tar.gz", 11);
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    limits.entries_max = 10;
+    layer = inspector_list_layer(path, TEST_DIGEST, GZIP_LAYER, &limits, &err);
+    ck_assert_ptr_null(layer);
+    assert_error(err, 403, PG_ERR_DENIED,
+                 "layer sha256:test has more than 10 entries "
+                 "(inspector.layer_entries_max)");
+    pg_error_free(err);
+}
+END_TEST
+
+/* The decompressed size is measured once, then used as the limit and as
+ * the limit plus one byte. */
+START_TEST(layer_bytes_limit)
+{
+    static const struct entry_spec entries[] = {
+        {"data", SPEC_FILE, 0644, 100 * 1024, NULL, 0, 0},
+    };
+    struct inspector_limits limits = loose_limits;
+    const char *path =
+        write_layer("bytes.tar.gz", COMPRESSION_GZIP, entries, 1);
+    struct pg_error *err = NULL;
+    char expected[200];
+    json_int_t bytes;
+    json_t *layer;
+
+    layer = inspector_list_layer(path, TEST_DIGEST, GZIP_LAYER, &limits, &err);
+    bytes = int_at(layer, "bytes");
+    ck_assert_int_ge(bytes, 100 * 1024 + 512);
+    json_decref(layer);
+
+    limits.bytes_max = (uint64_t)bytes;
+    layer = inspector_list_layer(path, TEST_DIGEST, GZIP_LAYER, &limits, &err);
+    ck_assert_ptr_null(err);
+    ck_assert_int_eq(int_at(layer, "bytes"), bytes);
+    json_decref(layer);
+
+    limits.bytes_max = (uint64_t)bytes - 1;
+    layer = inspector_list_layer(path, TEST_DIGEST, GZIP_LAYER, &limits, &err);
+    ck_assert_ptr_null(layer);
+    snprintf(expected, sizeof(expected),
+             "layer sha256:test has more than %lld decompressed bytes "
+             "(inspector.layer_bytes_max)",
+             (long long)bytes - 1);
+    assert_error(err, 403, PG_ERR_DENIED, expected);
+    pg_error_free(err);
+}
+END_TEST
+
+START_TEST(layer_path_at_max)
+{
+    static const struct entry_spec entries[] = {
+        {"abcdefghijklmnop", SPEC_FILE, 0644, 0, NULL, 0, 0},
+    };
+    struct inspector_limits limits = loose_limits;
+    const char *path = write_layer("path16.tar", COMPRESSION_NONE, entries, 1);
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    limits.path_length_max = 16;
+    layer = inspector_list_layer(path, TEST_DIGEST, TAR_LAYER, &limits, &err);
+    ck_assert_ptr_null(err);
+    ck_assert_int_eq(int_at(layer, "entries"), 1);
+    json_decref(layer);
+}
+END_TEST
+
+START_TEST(layer_path_over_max)
+{
+    static const struct entry_spec entries[] = {
+        {"ok", SPEC_FILE, 0644, 0, NULL, 0, 0},
+        {"abcdefghijklmnopq", SPEC_FILE, 0644, 0, NULL, 0, 0},
+    };
+    struct inspector_limits limits = loose_limits;
+    const char *path = write_layer("path17.tar", COMPRESSION_NONE, entries, 2);
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    limits.path_length_max = 16;
+    layer = inspector_list_layer(path, TEST_DIGEST, TAR_LAYER, &limits, &err);
+    ck_assert_ptr_null(layer);
+    assert_error(err, 403, PG_ERR_DENIED,
+                 "entry 2 of layer sha256:test has a path of 17 bytes, more "
+                 "than 16 (inspector.path_length_max)");
+    pg_error_free(err);
+}
+END_TEST
+
+START_TEST(layer_link_over_max)
+{
+    static const struct entry_spec entries[] = {
+        {"link", SPEC_SYMLINK, 0777, 0, "/aaaaaaaa/bbbbbbbb", 0, 0},
+    };
+    struct inspector_limits limits = loose_limits;
+    const char *path = write_layer("link.tar", COMPRESSION_NONE, entries, 1);
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    limits.path_length_max = 16;
+    layer = inspector_list_layer(path, TEST_DIGEST, TAR_LAYER, &limits, &err);
+    ck_assert_ptr_null(layer);
+    assert_error(err, 403, PG_ERR_DENIED,
+                 "entry 1 of layer sha256:test has a link target of 18 "
+                 "bytes, more than 16 (inspector.path_length_max)");
+    pg_error_free(err);
+}
+END_TEST
+
+static const char *
+write_zero_layer(const char *name, enum compression compression)
+{
+    static const struct entry_spec zeros = {
+        "zeros", SPEC_FILE, 0644, 64 * MIB, NULL, 0, 0,
+    };
+    const char *path = scratch_path(name);
+    struct archive *a = writer_open(path, compression);
+    struct archive_entry *entry = archive_entry_new();
+
+    archive_entry_set_pathname(entry, zeros.path);
+    archive_entry_set_filetype(entry, AE_IFREG);
+    archive_entry_set_perm(entry, zeros.mode);
+    archive_entry_set_size(entry, zeros.size);
+    ck_assert_int_eq(archive_write_header(a, entry), ARCHIVE_OK);
+    writer_fill(a, zeros.size, 0, false);
+    archive_entry_free(entry);
+    writer_close(a);
+    return path;
+}
+
+/* 64 MiB of zeros compress about a thousandfold with gzip. */
+START_TEST(layer_ratio_over_max)
+{
+    struct inspector_limits limits = loose_limits;
+    const char *path = write_zero_layer("zeros.tar.gz", COMPRESSION_GZIP);
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    limits.ratio_max = 100;
+    layer = inspector_list_layer(path, TEST_DIGEST, GZIP_LAYER, &limits, &err);
+    ck_assert_ptr_null(layer);
+    assert_error(err, 403, PG_ERR_DENIED,
+                 "layer sha256:test decompresses to more than 100 times its "
+                 "compressed size (inspector.compression_ratio_max)");
+    pg_error_free(err);
+}
+END_TEST
+
+START_TEST(layer_ratio_within_max)
+{
+    struct inspector_limits limits = loose_limits;
+    const char *path = write_zero_layer("zeros.tar.gz", COMPRESSION_GZIP);
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    limits.ratio_max = 100000;
+    layer = inspector_list_layer(path, TEST_DIGEST, GZIP_LAYER, &limits, &err);
+    ck_assert_ptr_null(err);
+    ck_assert_int_ge(int_at(layer, "bytes"), 64 * MIB + 512);
+    json_decref(layer);
+}
+END_TEST
+
+START_TEST(layer_ratio_zstd)
+{
+    struct inspector_limits limits = loose_limits;
+    const char *path = write_zero_layer("zeros.tar.zst", COMPRESSION_ZSTD);
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    limits.ratio_max = 100;
+    layer = inspector_list_layer(path, TEST_DIGEST, ZSTD_LAYER, &limits, &err);
+    ck_assert_ptr_null(layer);
+    assert_error(err, 403, PG_ERR_DENIED,
+                 "layer sha256:test decompresses to more than 100 times its "
+                 "compressed size (inspector.compression_ratio_max)");
+    pg_error_free(err);
+}
+END_TEST
+
+START_TEST(layer_truncated_gzip)
+{
+    static const struct entry_spec noise = {
+        "noise", SPEC_FILE, 0644, 256 * 1024, NULL, 0, 0,
+    };
+    const char *path = scratch_path("cut.tar.gz");
+    struct archive *a = writer_open(path, COMPRESSION_GZIP);
+    struct pg_error *err = NULL;
+    struct stat st;
+    json_t *layer;
+
+    writer_add(a, &noise, true);
+    writer_close(a);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(truncate(path, st.st_size / 2), 0);
+
+    layer = inspector_list_layer(path, TEST_DIGEST, GZIP_LAYER, &loose_limits,
+                                 &err);
+    ck_assert_ptr_null(layer);
+    assert_error_prefix(err, 403, PG_ERR_DENIED,
+                        "layer sha256:test is not a valid tar stream: ");
+    pg_error_free(err);
+}
+END_TEST
+
+START_TEST(layer_random_bytes)
+{
+    static unsigned char bytes[64 * 1024];
+    const char *path = scratch_path("random.bin");
+    uint32_t state = 88172645u;
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    for (size_t i = 0; i < sizeof(bytes); i++) {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        bytes[i] = (unsigned char)state;
+    }
+    write_bytes(path, bytes, sizeof(bytes));
+
+    layer = inspector_list_layer(path, TEST_DIGEST, GZIP_LAYER, &loose_limits,
+                                 &err);
+    ck_assert_ptr_null(layer);
+    assert_error_prefix(err, 403, PG_ERR_DENIED,
+                        "layer sha256:test is not a valid tar stream: ");
+    pg_error_free(err);
+}
+END_TEST
+
+START_TEST(layer_zip_rejected)
+{
+    /* An empty zip archive: only the end-of-central-directory record. */
+    static const unsigned char zip[22] = {0x50, 0x4b, 0x05, 0x06};
+    const char *path = scratch_path("empty.zip");
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    write_bytes(path, zip, sizeof(zip));
+    layer =
+        inspector_list_layer(path, TEST_DIGEST, TAR_LAYER, &loose_limits, &err);
+    ck_assert_ptr_null(layer);
+    assert_error_prefix(err, 403, PG_ERR_DENIED,
+                        "layer sha256:test is not a valid tar stream: ");
+    pg_error_free(err);
+}
+END_TEST
+
+START_TEST(layer_unknown_media_type)
+{
+    const char *path = write_layer("sample.tar", COMPRESSION_NONE,
+                                   sample_entries, SAMPLE_COUNT);
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    layer = inspector_list_layer(
+        path, TEST_DIGEST, "application/vnd.in-toto+json", &loose_limits, &err);
+    ck_assert_ptr_null(layer);
+    assert_error(err, 403, PG_ERR_DENIED,
+                 "layer sha256:test has media type "
+                 "application/vnd.in-toto+json, which is not a tar layer "
+                 "media type");
+    pg_error_free(err);
+}
+END_TEST
+
+START_TEST(layer_missing_file)
+{
+    struct pg_error *err = NULL;
+    json_t *layer;
+
+    layer = inspector_list_layer(scratch_path("absent"), TEST_DIGEST,
+                                 GZIP_LAYER, &loose_limits, &err);
+    ck_assert_ptr_null(layer);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(err->status, 502);
+    ck_assert_str_eq(err->code, PG_ERR_UNAVAILABLE);
+    ck_assert_ptr_nonnull(strstr(err->message, "No such file or directory"));
+    pg_error_free(err);
+}
+END_TEST
+
+/* ---- the image config helpers ---- */
+
+struct secret_case {
+    const char *name;
+    bool secret;
+};
+
+static const struct secret_case secret_cases[] = {
+    {"DB_PASSWORD", true},     {"mysql_passwd", true},
+    {"CLIENT_SECRET", true},   {"github_token", true},
+    {"Api_Key", true},         {"STRIPE_APIKEY", true},
+    {"PRIVATE_KEY_PEM", true}, {"privatekey", true},
+    {"GCP_CREDENTIALS", true}, {"AWS_ACCESS_KEY_ID", true},
+    {"accesskey", true},       {"PATH", false},
+    {"API_URL", false},        {"KEYBOARD", false},
+    {"HOME", false},           {"PASS", false},
+};
+
+START_TEST(env_secret_table)
+{
+    const struct secret_case *c = &secret_cases[_i];
+
+    ck_assert_msg(env_name_is_secret(c->name, strlen(c->name)) == c->secret,
+                  "%s: expected %s", c->name,
+                  c->secret ? "secret" : "not secret");
+}
+END_TEST
+
+static const char *const redact_cases[][2] = {
+    {"ENV DB_PASSWORD=hunter2", "ENV DB_PASSWORD=<redacted>"},
+    {"/bin/sh -c #(nop)  ENV API_KEY=abc PATH=/bin",
+     "/bin/sh -c #(nop)  ENV API_KEY=<redacted> PATH=/bin"},
+    {"RUN |2 GITHUB_TOKEN=ghp_x VERSION=1 /bin/sh -c make",
+     "RUN |2 GITHUB_TOKEN=<redacted> VERSION=1 /bin/sh -c make"},
+    {"--password=\"s3 cret\" --user=me", "--password=<redacted> --user=me"},
+    {"SECRET='a b", "SECRET=<redacted>"},
+    {"TOKEN=", "TOKEN=<redacted>"},
+    {"a=b c==d", "a=b c==d"},
+    {"=x", "=x"},
+    {"", ""},
+};
+
+START_TEST(redact_table)
+{
+    const char *text = redact_cases[_i][0];
+    json_t *redacted = redact_assignments(text, strlen(text));
+
+    ck_assert_str_eq(json_string_value(redacted), redact_cases[_i][1]);
+    json_decref(redacted);
+}
+END_TEST
+
+/* Returns n nested arrays, such as "[[]]" for 2, in a new string. */
+static char *
+nested_arrays(size_t n)
+{
+    char *text = malloc(2 * n + 1);
+
+    for (size_t i = 0; i < n; i++) {
+        text[i] = '[';
+        text[2 * n - 1 - i] = ']';
+    }
+    text[2 * n] = '\0';
+    return text;
+}
+
+START_TEST(depth_at_max)
+{
+    char *text = nested_arrays(PG_JSON_MAX_DEPTH);
+
+    ck_assert_int_eq(json_depth_check(text, strlen(text), PG_JSON_MAX_DEPTH),
+                     0);
+    free(text);
+}
+END_TEST
+
+START_TEST(depth_over_max)
+{
+    char *text = nested_arrays(PG_JSON_MAX_DEPTH + 1);
+
+    ck_assert_int_eq(json_depth_check(text, strlen(text), PG_JSON_MAX_DEPTH),
+                     -1);
+    free(text);
+}
+END_TEST
+
+START_TEST(depth_ignores_strings)
+{
+    const char *text = "{\"a\": \"[[[[[[\\\"[[[[\"}";
+
+    ck_assert_int_eq(json_depth_check(text, strlen(text), 1), 0);
+}
+END_TEST
+
+/* ---- documents ---- */
+
+static const char document_manifest[] =
+    "{\"schemaVersion\": 2, "
+    "\"mediaType\": \"application/vnd.oci.image.manifest.v1+json\", "
+    "\"config\": {\"mediaType\": \"application/vnd.oci.image.config.v1+json\","
+    " \"digest\": \"sha256:c0\", \"size\": 1000}, "
+    "\"layers\": ["
+    "{\"mediaType\": \"" GZIP_LAYER "\", \"digest\": \"sha256:l0\", "
+    "\"size\": 111}, "
+    "{\"mediaType\": \"" ZSTD_LAYER "\", \"digest\": \"sha256:l1\", "
+    "\"size\": 222}], "
+    "\"annotations\": {\"org.opencontainers.image.source\": "
+    "\"https://example.com/app\"}}";
+
+static const char document_config[] =
+    "{\"created\": \"2024-05-01T10:00:00Z\", \"architecture\": \"arm64\", "
+    "\"variant\": \"v8\", \"os\": \"linux\", "
+    "\"config\": {\"User\": \"nobody\", "
+    "\"Env\": [\"PATH=/usr/bin:/bin\", \"DB_PASSWORD=hunter2\", "
+    "\"github_token=ghp_abc\", \"NOVALUE\", \"EQUALS=a=b\"], "
+    "\"ExposedPorts\": {\"8080/tcp\": {}, \"443/tcp\": {}, \"80/tcp\": {}}, "
+    "\"Volumes\": {\"/var/lib/data\": {}, \"/cache\": {}}, "
+    "\"Labels\": {\"maintainer\": \"team@example.com\", "
+    "\"db.password\": \"hunter2\"}, "
+    "\"Entrypoint\": [\"/entrypoint.sh\"], "
+    "\"Cmd\": [\"serve\", \"--port\", \"8080\", \"--token=hunter2\"], "
+    "\"WorkingDir\": \"/app\"}, "
+    "\"rootfs\": {\"type\": \"layers\", "
+    "\"diff_ids\": [\"sha256:d0\", \"sha256:d1\"]}, "
+    "\"history\": ["
+    "{\"created\": \"2024-05-01T09:00:00Z\", "
+    "\"created_by\": \"ENV DB_PASSWORD=hunter2 PATH=/bin\", "
+    "\"comment\": \"base\"}, "
+    "{\"created_by\": \"ENV X=1\", \"empty_layer\": true}]}";
+
+static const char document_layer0[] =
+    "{\"digest\": \"sha256:l0\", \"media_type\": \"" GZIP_LAYER "\", "
+    "\"size\": 111, \"entries\": 5, \"bytes\": 10240, \"files\": ["
+    "{\"path\": \"usr/bin/sudo\", \"type\": \"file\", \"mode\": 2541, "
+    "\"size\": 100, \"uid\": 0, \"gid\": 0}, "
+    "{\"path\": \"usr/bin/passwd\", \"type\": \"hardlink\", \"mode\": 1517, "
+    "\"size\": 0, \"uid\": 0, \"gid\": 0, \"link\": \"usr/bin/chfn\"}, "
+    "{\"path\": \"tmp\", \"type\": \"dir\", \"mode\": 1023, \"size\": 0, "
+    "\"uid\": 0, \"gid\": 0}, "
+    "{\"path\": \"srv\", \"type\": \"dir\", \"mode\": 511, \"size\": 0, "
+    "\"uid\": 0, \"gid\": 0}, "
+    "{\"path\": \"usr/bin/sh\", \"type\": \"symlink\", \"mode\": 511, "
+    "\"size\": 0, \"uid\": 0, \"gid\": 0, \"link\": \"bash\"}]}";
+
+static const char document_layer1[] =
+    "{\"digest\": \"sha256:l1\", \"media_type\": \"" ZSTD_LAYER "\", "
+    "\"size\": 222, \"entries\": 4, \"bytes\": 4096, \"files\": ["
+    "{\"path\": \"var/.wh.x\", \"type\": \"whiteout\", \"mode\": 438, "
+    "\"size\": 0, \"uid\": 0, \"gid\": 0, \"target\": \"var/x\"}, "
+    "{\"path\": \"usr/bin/sudo\", \"type\": \"file\", \"mode\": 2541, "
+    "\"size\": 100, \"uid\": 0, \"gid\": 0}, "
+    "{\"path\": \"data/file\", \"type\": \"file\", \"mode\": 438, "
+    "\"size\": 7, \"uid\": 1000, \"gid\": 1000}, "
+    "{\"path\": \"app/shared\", \"type\": \"file\", \"mode\": 436, "
+    "\"size\": 1, \"uid\": 0, \"gid\": 0}]}";
+
+static const char document_reference[] =
+    "{\"registry\": \"docker.io\", \"repository\": \"library/app\", "
+    "\"reference\": \"1.0\"}";
+
+static json_t *
+build_sample_document(void)
+{
+    json_t *manifest = parse(document_manifest);
+    json_t *reference = parse(document_reference);
+    json_t *layers[2] = {parse(document_layer0), parse(document_layer1)};
+    struct pg_error *err = NULL;
+    json_t *document;
+
+    document = inspector_build_document("sha256:m", manifest, document_config,
+                                        strlen(document_config), layers, 2,
+                                        reference, &err);
+    ck_assert_msg(err == NULL, "%s", err != NULL ? err->message : "");
+    ck_assert_ptr_nonnull(document);
+    json_decref(layers[1]);
+    json_decref(layers[0]);
+    json_decref(reference);
+    json_decref(manifest);
+    return document;
+}
+
+START_TEST(document_header)
+{
+    json_t *document = build_sample_document();
+    json_t *source = json_object_get(document, "source");
+    json_t *manifest = json_object_get(document, "manifest");
+
+    ck_assert_int_eq(int_at(document, "document_version"), 1);
+    ck_assert_str_eq(str_at(document, "inspector_version"), "1");
+    ck_assert_str_eq(str_at(document, "kind"), "image");
+    ck_assert_str_eq(str_at(source, "registry"), "docker.io");
+    ck_assert_str_eq(str_at(source, "repository"), "library/app");
+    ck_assert_str_eq(str_at(source, "reference"), "1.0");
+    ck_assert_str_eq(str_at(manifest, "digest"), "sha256:m");
+    ck_assert_str_eq(str_at(manifest, "media_type"),
+                     "application/vnd.oci.image.manifest.v1+json");
+    ck_assert_str_eq(str_at(manifest, "config_digest"), "sha256:c0");
+    ck_assert_str_eq(str_at(manifest, "config_media_type"),
+                     "application/vnd.oci.image.config.v1+json");
+    ck_assert_str_eq(str_at(json_object_get(manifest, "annotations"),
+                            "org.opencontainers.image.source"),
+                     "https://example.com/app");
+    ck_assert_str_eq(str_at(json_object_get(document, "inspection"), "status"),
+                     "ok");
+    json_decref(document);
+}
+END_TEST
+
+START_TEST(document_platform)
+{
+    json_t *document = build_sample_document();
+    json_t *platform = json_object_get(document, "platform");
+
+    ck_assert_str_eq(str_at(platform, "os"), "linux");
+    ck_assert_str_eq(str_at(platform, "architecture"), "arm64");
+    ck_assert_str_eq(str_at(platform, "variant"), "v8");
+    json_decref(document);
+}
+END_TEST
+
+START_TEST(document_config_fields)
+{
+    json_t *document = build_sample_document();
+    json_t *config = json_object_get(document, "config");
+    json_t *ports = json_object_get(config, "exposed_ports");
+    json_t *volumes = json_object_get(config, "volumes");
+    json_t *cmd = json_object_get(config, "cmd");
+
+    ck_assert_str_eq(str_at(config, "user"), "nobody");
+    ck_assert_uint_eq(json_array_size(ports), 3);
+    ck_assert_str_eq(json_string_value(json_array_get(ports, 0)), "443/tcp");
+    ck_assert_str_eq(json_string_value(json_array_get(ports, 1)), "80/tcp");
+    ck_assert_str_eq(json_string_value(json_array_get(ports, 2)), "8080/tcp");
+    ck_assert_uint_eq(json_array_size(volumes), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(volumes, 0)), "/cache");
+    ck_assert_str_eq(json_string_value(json_array_get(volumes, 1)),
+                     "/var/lib/data");
+    ck_assert_str_eq(str_at(json_object_get(config, "labels"), "maintainer"),
+                     "team@example.com");
+    ck_assert_str_eq(str_at(json_object_get(config, "labels"), "db.password"),
+                     "<redacted>");
+    ck_assert_str_eq(json_string_value(json_array_get(
+                         json_object_get(config, "entrypoint"), 0)),
+                     "/entrypoint.sh");
+    ck_assert_uint_eq(json_array_size(cmd), 4);
+    ck_assert_str_eq(json_string_value(json_array_get(cmd, 1)), "--port");
+    ck_assert_str_eq(json_string_value(json_array_get(cmd, 3)),
+                     "--token=<redacted>");
+    ck_assert_str_eq(str_at(config, "working_dir"), "/app");
+    ck_assert_str_eq(str_at(config, "created"), "2024-05-01T10:00:00Z");
+    json_decref(document);
+}
+END_TEST
+
+START_TEST(document_env_redaction)
+{
+    static const char *const expected[][2] = {
+        {"PATH", "/usr/bin:/bin"},
+        {"DB_PASSWORD", "<redacted>"},
+        {"github_token", "<redacted>"},
+        {"NOVALUE", ""},
+        {"EQUALS", "a=b"},
+    };
+    json_t *document = build_sample_document();
+    json_t *env = json_object_get(json_object_get(document, "config"), "env");
+    char *dump;
+
+    ck_assert_uint_eq(json_array_size(env), 5);
+    for (size_t i = 0; i < 5; i++) {
+        json_t *item = json_array_get(env, i);
+
+        ck_assert_str_eq(str_at(item, "name"), expected[i][0]);
+        ck_assert_str_eq(str_at(item, "value"), expected[i][1]);
+    }
+    dump = json_dumps(document, 0);
+    ck_assert_ptr_null(strstr(dump, "hunter2"));
+    free(dump);
+    json_decref(document);
+}
+END_TEST
+
+START_TEST(document_history)
+{
+    json_t *document = build_sample_document();
+    json_t *history =
+        json_object_get(json_object_get(document, "config"), "history");
+    json_t *first = json_array_get(history, 0);
+    json_t *second = json_array_get(history, 1);
+
+    ck_assert_uint_eq(json_array_size(history), 2);
+    ck_assert_str_eq(str_at(first, "created"), "2024-05-01T09:00:00Z");
+    ck_assert_str_eq(str_at(first, "created_by"),
+                     "ENV DB_PASSWORD=<redacted> PATH=/bin");
+    ck_assert(json_is_false(json_object_get(first, "empty_layer")));
+    ck_assert_str_eq(str_at(first, "comment"), "base");
+    ck_assert_str_eq(str_at(second, "created"), "");
+    ck_assert_str_eq(str_at(second, "created_by"), "ENV X=1");
+    ck_assert(json_is_true(json_object_get(second, "empty_layer")));
+    ck_assert_str_eq(str_at(second, "comment"), "");
+    json_decref(document);
+}
+END_TEST
+
+START_TEST(document_layers)
+{
+    json_t *document = build_sample_document();
+    json_t *diff_ids =
+        json_object_get(json_object_get(document, "rootfs"), "diff_ids");
+    json_t *layers = json_object_get(document, "layers");
+    json_t *second = json_array_get(layers, 1);
+
+    ck_assert_uint_eq(json_array_size(diff_ids), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(diff_ids, 1)),
+                     "sha256:d1");
+    ck_assert_uint_eq(json_array_size(layers), 2);
+    ck_assert_int_eq(int_at(second, "index"), 1);
+    ck_assert_str_eq(str_at(second, "digest"), "sha256:l1");
+    ck_assert_str_eq(str_at(second, "media_type"), ZSTD_LAYER);
+    ck_assert_int_eq(int_at(second, "size"), 222);
+    ck_assert_int_eq(int_at(second, "entries"), 4);
+    ck_assert_int_eq(int_at(second, "bytes"), 4096);
+    json_decref(document);
+}
+END_TEST
+
+START_TEST(document_files)
+{
+    json_t *document = build_sample_document();
+    json_t *files = json_object_get(document, "files");
+    json_t *hardlink = json_array_get(files, 1);
+    json_t *whiteout = json_array_get(files, 5);
+    json_t *last = json_array_get(files, 7);
+
+    ck_assert_uint_eq(json_array_size(files), 9);
+    ck_assert_str_eq(str_at(hardlink, "path"), "usr/bin/passwd");
+    ck_assert_int_eq(int_at(hardlink, "layer"), 0);
+    ck_assert_str_eq(str_at(hardlink, "type"), "hardlink");
+    ck_assert_int_eq(int_at(hardlink, "mode"), 02755);
+    ck_assert_str_eq(str_at(hardlink, "link"), "usr/bin/chfn");
+    ck_assert_ptr_null(json_object_get(hardlink, "target"));
+    ck_assert_int_eq(int_at(whiteout, "layer"), 1);
+    ck_assert_str_eq(str_at(whiteout, "target"), "var/x");
+    ck_assert_ptr_null(json_object_get(whiteout, "link"));
+    ck_assert_str_eq(str_at(last, "path"), "data/file");
+    ck_assert_int_eq(int_at(last, "size"), 7);
+    ck_assert_int_eq(int_at(last, "uid"), 1000);
+    ck_assert_int_eq(int_at(last, "gid"), 1000);
+    json_decref(document);
+}
+END_TEST
+
+START_TEST(document_summary)
+{
+    json_t *document = build_sample_document();
+    json_t *summary = json_object_get(document, "summary");
+    json_t *setuid = json_object_get(summary, "setuid_files");
+    json_t *writable = json_object_get(summary, "world_writable");
+
+    ck_assert_int_eq(int_at(summary, "layers"), 2);
+    ck_assert_int_eq(int_at(summary, "files"), 9);
+    ck_assert_uint_eq(json_array_size(setuid), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(setuid, 0)),
+                     "usr/bin/sudo");
+    ck_assert_str_eq(json_string_value(json_array_get(setuid, 1)),
+                     "usr/bin/passwd");
+    ck_assert_uint_eq(json_array_size(writable), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(writable, 0)), "srv");
+    ck_assert_str_eq(json_string_value(json_array_get(writable, 1)),
+                     "data/file");
+    json_decref(document);
+}
+END_TEST
+
+/* A config with only the required fields gets every default. */
+START_TEST(document_config_defaults)
+{
+    static const char config[] =
+        "{\"architecture\": \"amd64\", \"os\": \"linux\", "
+        "\"config\": {\"Entrypoint\": null, \"Labels\": null}}";
+    json_t *manifest = parse("{\"config\": {}, \"layers\": []}");
+    struct pg_error *err = NULL;
+    json_t *document;
+    json_t *section;
+
+    document = inspector_build_document("sha256:m", manifest, config,
+                                        strlen(config), NULL, 0, NULL, &err);
+    ck_assert_ptr_null(err);
+    section = json_object_get(document, "config");
+    ck_assert_ptr_null(
+        json_object_get(json_object_get(document, "platform"), "variant"));
+    ck_assert_str_eq(str_at(section, "user"), "");
+    ck_assert_uint_eq(json_array_size(json_object_get(section, "env")), 0);
+    ck_assert_uint_eq(json_object_size(json_object_get(section, "labels")), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(section, "entrypoint")),
+                      0);
+    ck_assert_str_eq(str_at(section, "created"), "");
+    ck_assert_uint_eq(json_array_size(json_object_get(section, "history")), 0);
+    ck_assert_str_eq(
+        str_at(json_object_get(document, "manifest"), "media_type"),
+        "application/vnd.oci.image.manifest.v1+json");
+    ck_assert_str_eq(str_at(json_object_get(document, "source"), "registry"),
+                     "");
+    ck_assert_int_eq(int_at(json_object_get(document, "summary"), "files"), 0);
+    json_decref(document);
+    json_decref(manifest);
+}
+END_TEST
+
+struct bad_config_case {
+    const char *config;
+    const char *message;
+};
+
+static const struct bad_config_case bad_config_cases[] = {
+    {"{\"config\": {\"User\": 0}}",
+     "image sha256:m: field config.User of the image config is an integer, "
+     "but must be a string"},
+    {"{\"config\": {\"Env\": [\"A=1\", 2]}}",
+     "image sha256:m: field config.Env[1] of the image config is an "
+     "integer, but must be a string"},
+    {"{\"config\": {\"ExposedPorts\": [\"80/tcp\"]}}",
+     "image sha256:m: field config.ExposedPorts of the image config is an "
+     "array, but must be an object"},
+    {"{\"config\": {\"Labels\": {\"a\": true}}}",
+     "image sha256:m: field config.Labels[\"a\"] of the image config is a "
+     "boolean, but must be a string"},
+    {"{\"config\": {\"Cmd\": \"sh -c true\"}}",
+     "image sha256:m: field config.Cmd of the image config is a string, "
+     "but must be an array"},
+    {"{\"config\": []}",
+     "image sha256:m: field config of the image config is an array, but "
+     "must be an object"},
+    {"{\"os\": 1.5}",
+     "image sha256:m: field os of the image config is a real number, but "
+     "must be a string"},
+    {"{\"variant\": 7}",
+     "image sha256:m: field variant of the image config is an integer, but "
+     "must be a string"},
+    {"{\"history\": [{\"empty_layer\": \"yes\"}]}",
+     "image sha256:m: field history[0].empty_layer of the image config is "
+     "a string, but must be a boolean"},
+    {"{\"history\": [\"x\"]}",
+     "image sha256:m: field history[0] of the image config is a string, "
+     "but must be an object"},
+    {"{\"rootfs\": {\"diff_ids\": \"sha256:d0\"}}",
+     "image sha256:m: field rootfs.diff_ids of the image config is a "
+     "string, but must be an array"},
+    {"[]", "image sha256:m: field (top level) of the image config is an array, "
+           "but must be an object"},
+    {"{\"rootfs\": {\"diff_ids\": [\"sha256:d0\"]}}",
+     "image sha256:m: image config lists 1 rootfs.diff_ids but the "
+     "manifest has 0 layers"},
+};
+
+START_TEST(document_bad_config)
+{
+    const struct bad_config_case *c = &bad_config_cases[_i];
+    json_t *manifest = parse("{\"config\": {}, \"layers\": []}");
+    struct pg_error *err = NULL;
+    json_t *document;
+
+    document = inspector_build_document("sha256:m", manifest, c->config,
+                                        strlen(c->config), NULL, 0, NULL, &err);
+    ck_assert_ptr_null(document);
+    assert_error(err, 403, PG_ERR_DENIED, c->message);
+    pg_error_free(err);
+    json_decref(manifest);
+}
+END_TEST
+
+/* jansson words the parse error, so only the part before it is checked. */
+START_TEST(document_config_duplicate_key)
+{
+    static const char config[] = "{\"os\": \"linux\", \"os\": \"linux\"}";
+    json_t *manifest = parse("{\"config\": {}, \"layers\": []}");
+    struct pg_error *err = NULL;
+
+    ck_assert_ptr_null(inspector_build_document(
+        "sha256:m", manifest, config, strlen(config), NULL, 0, NULL, &err));
+    assert_error_prefix(err, 403, PG_ERR_DENIED,
+                        "image sha256:m: image config is not valid JSON: "
+                        "duplicate object key");
+    pg_error_free(err);
+    json_decref(manifest);
+}
+END_TEST
+
+START_TEST(document_config_too_deep)
+{
+    char *config = nested_arrays(PG_JSON_MAX_DEPTH + 1);
+    json_t *manifest = parse("{\"config\": {}, \"layers\": []}");
+    struct pg_error *err = NULL;
+
+    ck_assert_ptr_null(inspector_build_document(
+        "sha256:m", manifest, config, strlen(config), NULL, 0, NULL, &err));
+    assert_error(err, 403, PG_ERR_DENIED,
+                 "image sha256:m: image config nests arrays and objects "
+                 "more than 64 levels deep (PG_JSON_MAX_DEPTH)");
+    pg_error_free(err);
+    json_decref(manifest);
+    free(config);
+}
+END_TEST
+
+START_TEST(document_config_too_large)
+{
+    size_t len = PG_IMAGE_CONFIG_MAX_BYTES + 1;
+    char *config = malloc(len);
+    json_t *manifest = parse("{\"config\": {}, \"layers\": []}");
+    struct pg_error *err = NULL;
+    char expected[200];
+
+    memset(config, ' ', len);
+    ck_assert_ptr_null(inspector_build_document("sha256:m", manifest, config,
+                                                len, NULL, 0, NULL, &err));
+    snprintf(expected, sizeof(expected),
+             "image sha256:m: image config is %zu bytes, more than the "
+             "maximum of %u (PG_IMAGE_CONFIG_MAX_BYTES)",
+             len, PG_IMAGE_CONFIG_MAX_BYTES);
+    assert_error(err, 403, PG_ERR_DENIED, expected);
+    pg_error_free(err);
+    json_decref(manifest);
+    free(config);
+}
+END_TEST
+
+START_TEST(document_too_many_layers)
+{
+    json_t *manifest = parse("{\"config\": {}, \"layers\": []}");
+    json_t *layers = json_object_get(manifest, "layers");
+    struct pg_error *err = NULL;
+
+    for (int i = 0; i < PG_LAYERS_MAX + 1; i++)
+        json_array_append_new(layers, json_object());
+    ck_assert_ptr_null(inspector_build_document(
+        "sha256:m", manifest, "{}", 2, NULL, PG_LAYERS_MAX + 1, NULL, &err));
+    assert_error(err, 403, PG_ERR_DENIED,
+                 "image sha256:m: manifest has 513 layers, more than the "
+                 "maximum of 512 (PG_LAYERS_MAX)");
+    pg_error_free(err);
+    json_decref(manifest);
+}
+END_TEST
+
+START_TEST(document_layer_count_mismatch)
+{
+    json_t *manifest = parse(document_manifest);
+    json_t *layer = parse(document_layer0);
+    struct pg_error *err = NULL;
+
+    ck_assert_ptr_null(inspector_build_document(
+        "sha256:m", manifest, document_config, strlen(document_config), &layer,
+        1, NULL, &err));
+    assert_error(err, 500, PG_ERR_INTERNAL,
+                 "image sha256:m: manifest has 2 layers but 1 layer results "
+                 "were given");
+    pg_error_free(err);
+    json_decref(layer);
+    json_decref(manifest);
+}
+END_TEST
+
+START_TEST(document_layer_order_mismatch)
+{
+    json_t *manifest = parse(document_manifest);
+    json_t *layers[2] = {parse(document_layer1), parse(document_layer0)};
+    struct pg_error *err = NULL;
+
+    ck_assert_ptr_null(inspector_build_document(
+        "sha256:m", manifest, document_config, strlen(document_config), layers,
+        2, NULL, &err));
+    assert_error(err, 500, PG_ERR_INTERNAL,
+                 "image sha256:m: layer result 0 is for sha256:l1, but the "
+                 "manifest lists sha256:l0 at that index");
+    pg_error_free(err);
+    json_decref(layers[1]);
+    json_decref(layers[0]);
+    json_decref(manifest);
+}
+END_TEST
+
+/* A real listing feeds the document: the same entries, tagged with the
+ * layer index. */
+START_TEST(document_from_listing)
+{
+    const char *path = write_layer("sample.tar.gz", COMPRESSION_GZIP,
+                                   sample_entries, SAMPLE_COUNT);
+    static const char config[] =
+        "{\"os\": \"linux\", \"architecture\": \"amd64\", "
+        "\"rootfs\": {\"diff_ids\": [\"sha256:d0\"]}}";
+    json_t *manifest = parse("{\"config\": {}, \"layers\": [{\"mediaType\": "
+                             "\"" GZIP_LAYER "\", \"digest\": \"" TEST_DIGEST
+                             "\", \"size\": 1}]}");
+    struct pg_error *err = NULL;
+    json_t *layer;
+    json_t *document;
+    json_t *files;
+
+    layer = inspector_list_layer(path, TEST_DIGEST, GZIP_LAYER, &loose_limits,
+                                 &err);
+    document = inspector_build_document("sha256:m", manifest, config,
+                                        strlen(config), &layer, 1, NULL, &err);
+    ck_assert_ptr_null(err);
+    files = json_object_get(document, "files");
+    ck_assert_uint_eq(json_array_size(files), SAMPLE_COUNT);
+    for (size_t i = 0; i < SAMPLE_COUNT; i++) {
+        ck_assert_int_eq(int_at(json_array_get(files, i), "layer"), 0);
+        assert_file(json_array_get(files, i), &sample_expected[i]);
+    }
+    ck_assert_uint_eq(
+        json_array_size(json_object_get(json_object_get(document, "summary"),
+                                        "setuid_files")),
+        3);
+    json_decref(document);
+    json_decref(layer);
+    json_decref(manifest);
+}
+END_TEST
+
+START_TEST(document_failed)
+{
+    json_t *manifest = parse(document_manifest);
+    json_t *reference = parse(document_reference);
+    json_t *document;
+    json_t *inspection;
+    json_t *layers;
+
+    document = inspector_failed_document("sha256:m", manifest, reference,
+                                         "layer sha256:l0 is bad: \xff");
+    inspection = json_object_get(document, "inspection");
+    layers = json_object_get(document, "layers");
+    ck_assert_int_eq(int_at(document, "document_version"), 1);
+    ck_assert_str_eq(str_at(document, "kind"), "image");
+    ck_assert_str_eq(str_at(json_object_get(document, "source"), "reference"),
+                     "1.0");
+    ck_assert_str_eq(
+        str_at(json_object_get(document, "manifest"), "config_digest"),
+        "sha256:c0");
+    ck_assert_str_eq(str_at(inspection, "status"), "failed");
+    ck_assert_str_eq(str_at(inspection, "error"),
+                     "layer sha256:l0 is bad: \xef\xbf\xbd");
+    ck_assert_uint_eq(json_array_size(layers), 2);
+    ck_assert_str_eq(str_at(json_array_get(layers, 1), "digest"), "sha256:l1");
+    ck_assert_int_eq(int_at(json_array_get(layers, 1), "index"), 1);
+    ck_assert_ptr_null(json_object_get(document, "files"));
+    ck_assert_ptr_null(json_object_get(document, "config"));
+    json_decref(document);
+    json_decref(reference);
+    json_decref(manifest);
+}
+END_TEST
+
+START_TEST(document_artifact)
+{
+    json_t *manifest = parse(
+        "{\"mediaType\": \"application/vnd.oci.image.manifest.v1+json\", "
+        "\"artifactType\": \"application/vnd.dev.sigstore.bundle+json\", "
+        "\"config\": {\"mediaType\": \"application/vnd.oci.empty.v1+json\", "
+        "\"digest\": \"sha256:e0\", \"size\": 2}, "
+        "\"layers\": [{\"mediaType\": \"application/vnd.in-toto+json\", "
+        "\"digest\": \"sha256:a0\", \"size\": 42}], "
+        "\"subject\": {\"mediaType\": "
+        "\"application/vnd.oci.image.manifest.v1+json\", "
+        "\"digest\": \"sha256:s0\", \"size\": 7}}");
+    json_t *document;
+    json_t *layer;
+    json_t *subject;
+
+    document = inspector_artifact_document("sha256:m", manifest, NULL);
+    layer = json_array_get(json_object_get(document, "layers"), 0);
+    subject = json_object_get(document, "subject");
+    ck_assert_str_eq(str_at(document, "kind"), "artifact");
+    ck_assert_str_eq(str_at(document, "artifact_type"),
+                     "application/vnd.dev.sigstore.bundle+json");
+    ck_assert_str_eq(str_at(json_object_get(document, "inspection"), "status"),
+                     "ok");
+    ck_assert_str_eq(str_at(layer, "digest"), "sha256:a0");
+    ck_assert_str_eq(str_at(layer, "media_type"),
+                     "application/vnd.in-toto+json");
+    ck_assert_int_eq(int_at(layer, "size"), 42);
+    ck_assert_ptr_null(json_object_get(layer, "files"));
+    ck_assert_str_eq(str_at(subject, "digest"), "sha256:s0");
+    ck_assert_int_eq(int_at(subject, "size"), 7);
+    json_decref(document);
+    json_decref(manifest);
+}
+END_TEST
+
+START_TEST(document_artifact_config_type)
+{
+    json_t *manifest =
+        parse("{\"config\": {\"mediaType\": "
+              "\"application/vnd.cncf.helm.config.v1+json\"}, \"layers\": []}");
+    json_t *document = inspector_artifact_document("sha256:m", manifest, NULL);
+
+    ck_assert_str_eq(str_at(document, "artifact_type"),
+                     "application/vnd.cncf.helm.config.v1+json");
+    ck_assert_ptr_null(json_object_get(document, "subject"));
+    json_decref(document);
+    json_decref(manifest);
+}
+END_TEST
+
+/* ---- suite ---- */
+
+#define TABLE_SIZE(table) ((int)(sizeof(table) / sizeof((table)[0])))
+
+static TCase *
+classify_tcase(void)
+{
+    TCase *tc = tcase_create("classify");
+
+    tcase_add_loop_test(tc, classify_table, 0, TABLE_SIZE(classify_cases));
+    tcase_add_test(tc, classify_kind_names);
+    tcase_add_test(tc, classify_tar_layer_types);
+    tcase_add_loop_test(tc, normalize_table, 0, TABLE_SIZE(normalize_cases));
+    tcase_add_test(tc, json_text_valid);
+    tcase_add_test(tc, json_text_invalid);
+    return tc;
+}
+
+static TCase *
+layer_tcase(void)
+{
+    TCase *tc = tcase_create("layer");
+
+    /* The 64 MiB layers make these the slowest tests, so the timeout
+     * is raised above Check's default of 4 seconds. */
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
+    tcase_add_loop_test(tc, layer_list_sample, COMPRESSION_NONE,
+                        COMPRESSION_ZSTD + 1);
+    tcase_add_test(tc, layer_list_compressed_size);
+    tcase_add_test(tc, layer_list_empty_tar);
+    tcase_add_test(tc, layer_list_mislabeled_compression);
+    tcase_add_test(tc, layer_list_utf8_path);
+    tcase_add_test(tc, layer_list_latin1_path);
+    tcase_add_test(tc, layer_entries_at_max);
+    tcase_add_test(tc, layer_entries_over_max);
+    tcase_add_test(tc, layer_bytes_limit);
+    tcase_add_test(tc, layer_path_at_max);
+    tcase_add_test(tc, layer_path_over_max);
+    tcase_add_test(tc, layer_link_over_max);
+    tcase_add_test(tc, layer_ratio_over_max);
+    tcase_add_test(tc, layer_ratio_within_max);
+    tcase_add_test(tc, layer_ratio_zstd);
+    tcase_add_test(tc, layer_truncated_gzip);
+    tcase_add_test(tc, layer_random_bytes);
+    tcase_add_test(tc, layer_zip_rejected);
+    tcase_add_test(tc, layer_unknown_media_type);
+    tcase_add_test(tc, layer_missing_file);
+    return tc;
+}
+
+static TCase *
+document_tcase(void)
+{
+    TCase *tc = tcase_create("document");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
+    tcase_add_loop_test(tc, env_secret_table, 0, TABLE_SIZE(secret_cases));
+    tcase_add_loop_test(tc, redact_table, 0, TABLE_SIZE(redact_cases));
+    tcase_add_test(tc, depth_at_max);
+    tcase_add_test(tc, depth_over_max);
+    tcase_add_test(tc, depth_ignores_strings);
+    tcase_add_test(tc, document_header);
+    tcase_add_test(tc, document_platform);
+    tcase_add_test(tc, document_config_fields);
+    tcase_add_test(tc, document_env_redaction);
+    tcase_add_test(tc, document_history);
+    tcase_add_test(tc, document_layers);
+    tcase_add_test(tc, document_files);
+    tcase_add_test(tc, document_summary);
+    tcase_add_test(tc, document_config_defaults);
+    tcase_add_loop_test(tc, document_bad_config, 0,
+                        TABLE_SIZE(bad_config_cases));
+    tcase_add_test(tc, document_config_duplicate_key);
+    tcase_add_test(tc, document_config_too_deep);
+    tcase_add_test(tc, document_config_too_large);
+    tcase_add_test(tc, document_too_many_layers);
+    tcase_add_test(tc, document_layer_count_mismatch);
+    tcase_add_test(tc, document_layer_order_mismatch);
+    tcase_add_test(tc, document_from_listing);
+    tcase_add_test(tc, document_failed);
+    tcase_add_test(tc, document_artifact);
+    tcase_add_test(tc, document_artifact_config_type);
+    return tc;
+}
+
+int
+main(void)
+{
+    Suite *suite = suite_create("inspector");
+    SRunner *runner;
+    int failed;
+
+    suite_add_tcase(suite, classify_tcase());
+    suite_add_tcase(suite, layer_tcase());
+    suite_add_tcase(suite, document_tcase());
+    runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? 0 : 1;
+}
