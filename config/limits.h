@@ -35,7 +35,8 @@
 /* A request URI (path and query) from a client. */
 #define PG_URI_MAX 4096
 
-/* All request headers from a client, and one upstream header line. */
+/* All request headers from a client, and all headers of one upstream
+ * response. */
 #define PG_HEADERS_MAX_BYTES (64u * 1024)
 
 /* A tag list assembled from upstream pages, and pages followed. */
