@@ -176,8 +176,11 @@ sink_finalize(struct fetch *fetch, bool failed)
     }
     if (failed || fetch->sink_err != NULL) {
         cache_blob_writer_abort(fetch->writer);
-    } else if (cache_blob_writer_commit(fetch->writer, &fetch->sink_err) < 0) {
-        pg_error_prefix(&fetch->sink_err, "upstream %s sent bytes for %s of %s",
+    } else if (cache_blob_writer_commit(fetch->writer, &fetch->sink_err) < 0 &&
+               fetch->sink_err->status == 502) {
+        /* 502 is the store's digest mismatch; 503 is its own disk fault. */
+        pg_error_prefix(&fetch->sink_err,
+                        "upstream %s sent blob %s of %s with the wrong bytes",
                         fetch->upstream->name, fetch->digest,
                         fetch->repository);
     }

@@ -280,8 +280,7 @@ on_slot_fetched(struct pg_error *err, void *arg)
 {
     struct slot *slot = arg;
     struct gate_job *job = slot->job;
-    bool is_config = slot->index == job->n_layers &&
-                     slot == &job->slots[job->n_layers];
+    bool is_config = slot == &job->slots[job->n_layers];
     struct pg_error *submit_err = NULL;
 
     slot->waiter = NULL;
@@ -355,7 +354,7 @@ allow_blobs(struct gate_job *job, struct pg_error **err)
 {
     const char *pdigest = policy_digest(job->gate->policy);
 
-    if (job->slots == NULL)
+    if (job->slots == NULL || (job->invalid != NULL && !job->artifact))
         return 0;
     for (size_t i = 0; i <= job->n_layers; i++) {
         if (job->slots[i].digest[0] == '\0')
@@ -542,7 +541,9 @@ job_start(struct gate *gate, const struct gate_manifest *manifest)
 
     if (job == NULL)
         return NULL;
-    if (!job->artifact && job_prepare(job) < 0) {
+    /* Artifacts are not fetched, but their descriptors are read so that
+     * their blobs can be allowed with the verdict. */
+    if (job_prepare(job) < 0) {
         job_free(job);
         return NULL;
     }

@@ -124,8 +124,15 @@ send_blob_file(struct exchange *ex, int fd, uint64_t size)
         close(fd);
     } else {
         body = evbuffer_new();
-        /* libevent sends file segments with sendfile(2) on plain
-         * connections and closes fd when the segment is released. */
+        /* libevent sends a file segment with sendfile(2) only when the
+         * buffer it is added to is marked as draining to a socket; without
+         * the flag it maps the whole file into memory. A TLS connection
+         * must have the bytes in memory to encrypt them, so it keeps the
+         * mapping.
+         * NOTE: over TLS the mapped pages of a blob count in pullgate's
+         * resident memory while it is sent. */
+        if (body != NULL && ex->handlers->deps.cfg->tls_cert_file == NULL)
+            evbuffer_set_flags(body, EVBUFFER_FLAG_DRAINS_TO_FD);
         if (body == NULL || evbuffer_add_file(body, fd, (ev_off_t)range.first,
                                               (ev_off_t)length) < 0) {
             if (body != NULL)
