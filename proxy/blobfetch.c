@@ -53,6 +53,11 @@ struct fetch {
     struct cache_blob_writer *writer;
     struct pg_error *sink_err;
     bool finalized;
+
+    /* Drain jobs submitted and not yet done; loop thread only. The fetch
+     * completes when the last one is done, because an earlier job's done
+     * can run after a later job finalized the blob. */
+    unsigned drains_outstanding;
 };
 
 struct blobfetch {
@@ -257,11 +262,13 @@ drain_done(void *arg)
 {
     struct fetch *fetch = arg;
 
-    if (fetch->finalized)
+    fetch->drains_outstanding--;
+    if (fetch->finalized && fetch->drains_outstanding == 0)
         fetch_complete(fetch);
 }
 
-/* Queues a drain job unless one is queued or running; lock held. */
+/* Queues a drain job unless one is queued or running; lock held, loop
+ * thread only. */
 static void
 schedule_drain_locked(struct fetch *fetch)
 {
@@ -270,8 +277,10 @@ schedule_drain_locked(struct fetch *fetch)
     if (fetch->draining)
         return;
     fetch->draining = true;
+    fetch->drains_outstanding++;
     if (workers_submit(fetch->owner->workers, drain_run, drain_done, fetch,
                        &err) < 0) {
+        fetch->drains_outstanding--;
         /* NOTE: the pool only rejects jobs while shutting down or out of
          * memory; the fetch then stays unfinished until blobfetch_free. */
         fetch->draining = false;
