@@ -13,7 +13,7 @@
 #include "proxy/gate_internal.h"
 #include "proxy/reference.h"
 
-/* Seconds a client is told to wait before asking again for a verdict. */
+/* Seconds sent in Retry-After while a verdict is being computed. */
 #define GATE_RETRY_AFTER_SECONDS 5
 
 /* Sent when the client gave no Accept header: every manifest media type

@@ -7,7 +7,7 @@
  * thread, through blobfetch); as each arrives, list a layer or read the
  * config on a worker; when all are in, build the image document, evaluate
  * the policy and store document, verdict and blob permissions (worker);
- * then answer every waiting request (loop).
+ * then complete every waiting request (loop).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -101,7 +101,7 @@ job_unlink(struct gate_job *job)
         job->next->prev = job->prev;
 }
 
-/* Answers every waiter and frees the job; loop thread. */
+/* Completes every waiting request and frees the job; loop thread. */
 static void
 job_finish(struct gate_job *job)
 {
@@ -394,7 +394,7 @@ evaluate_run(void *arg)
     if (decision != NULL && strcmp(decision, "allow") == 0 &&
         allow_blobs(job, &job->store_err) < 0)
         goto out;
-    /* The verdict is written last: once it exists, requests are answered
+    /* The verdict is written last: once it exists, requests are served
      * from it without this job, so the blob permissions must be there. */
     cache_verdict_put(cache, job->digest, policy_digest(policy), job->verdict,
                       &job->store_err);

@@ -125,9 +125,9 @@ send_blob_file(struct exchange *ex, int fd, uint64_t size)
     } else {
         body = evbuffer_new();
         /* libevent sends a file segment with sendfile(2) only when the
-         * buffer it is added to is marked as draining to a socket; without
+         * buffer it is added to is marked as draining to a socket. Without
          * the flag it maps the whole file into memory. A TLS connection
-         * must have the bytes in memory to encrypt them, so it keeps the
+         * needs the bytes in memory to encrypt them, so it keeps the
          * mapping.
          * NOTE: over TLS the mapped pages of a blob count in pullgate's
          * resident memory while it is sent. */
@@ -212,7 +212,8 @@ respond_blob_denied(struct exchange *ex)
                       ex->route.reference);
 }
 
-/* The upstream's answer to HEAD tells a gated blob from a missing one. */
+/* The upstream's status for HEAD separates a gated blob from a missing
+ * one. */
 static void
 on_probe_done(struct upstream_transfer *transfer, int status,
               struct pg_error *err, void *arg)
