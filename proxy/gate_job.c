@@ -60,6 +60,7 @@ struct gate_job {
     size_t config_len;
     bool evaluating;
     json_t *verdict;
+    json_t *stored_document; /* from an earlier inspection, if any */
     struct pg_error *store_err;
     uint64_t started_ms;
 };
@@ -83,6 +84,7 @@ job_free(struct gate_job *job)
     json_decref(job->manifest);
     json_decref(job->reference);
     json_decref(job->verdict);
+    json_decref(job->stored_document);
     pg_error_free(job->fetch_err);
     pg_error_free(job->store_err);
     free(job);
@@ -310,6 +312,8 @@ build_document(struct gate_job *job)
     json_t **listings;
     json_t *document = NULL;
 
+    if (job->stored_document != NULL)
+        return json_incref(job->stored_document);
     if (job->artifact)
         return inspector_artifact_document(job->digest, job->manifest,
                                            job->reference);
@@ -387,7 +391,8 @@ evaluate_run(void *arg)
     if (job->verdict == NULL)
         goto out;
 
-    if (cache_document_put(cache, job->digest, INSPECTOR_VERSION, document,
+    if (job->stored_document == NULL &&
+        cache_document_put(cache, job->digest, INSPECTOR_VERSION, document,
                            &job->store_err) < 0)
         goto out;
     decision = json_string_value(json_object_get(job->verdict, "decision"));
@@ -538,6 +543,7 @@ static struct gate_job *
 job_start(struct gate *gate, const struct gate_manifest *manifest)
 {
     struct gate_job *job = job_new(gate, manifest);
+    struct pg_error *err = NULL;
 
     if (job == NULL)
         return NULL;
@@ -552,10 +558,21 @@ job_start(struct gate *gate, const struct gate_manifest *manifest)
         gate->jobs->prev = job;
     gate->jobs = job;
 
+    /* A document stored under this inspector version is evaluated as it
+     * is, so a new policy needs no download and no second inspection. */
+    if (cache_document_get(gate->cache, job->digest, INSPECTOR_VERSION,
+                           &job->stored_document, &err) < 0) {
+        pg_log(PG_LOG_WARN, "document_read_failed", "digest=%s error=%s",
+               job->digest, err->message);
+        pg_error_free(err);
+    }
     pg_log(PG_LOG_INFO, "inspection_started",
-           "upstream=%s digest=%s kind=%s layers=%zu", job->upstream->name,
-           job->digest, job->artifact ? "artifact" : "image", job->n_layers);
-    if (!job->artifact && job->invalid == NULL)
+           "upstream=%s digest=%s kind=%s layers=%zu stored_document=%s",
+           job->upstream->name, job->digest,
+           job->artifact ? "artifact" : "image", job->n_layers,
+           job->stored_document != NULL ? "yes" : "no");
+    if (!job->artifact && job->invalid == NULL &&
+        job->stored_document == NULL)
         job_fetch_all(job);
     return job;
 }
