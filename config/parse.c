@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -30,4 +31,30 @@ pg_parse_u64(const char *text, uint64_t max, uint64_t *value)
     if (text == NULL)
         return -1;
     return pg_parse_u64_n(text, strlen(text), max, value);
+}
+
+bool
+pg_json_depth_within(const char *text, size_t len, unsigned max_depth)
+{
+    unsigned depth = 0;
+    bool in_string = false;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max_depth)
+                return false;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        }
+    }
+    return true;
 }

@@ -79,6 +79,7 @@
 
 #include "config/error.h"
 #include "config/limits.h"
+#include "config/parse.h"
 #include "inspector/inspector.h"
 
 #define DEFAULT_MANIFEST_MEDIA_TYPE "application/vnd.oci.image.manifest.v1+json"
@@ -393,39 +394,6 @@ document_start(const char *kind, const char *manifest_digest,
 
 /* ---- the image config ---- */
 
-/*
- * Returns -1 when the JSON text nests arrays and objects deeper than
- * max_depth, else 0. jansson's own limit, JSON_PARSER_MAX_DEPTH, is fixed
- * when jansson is built (2048 in Debian 12's libjansson 2.14), far above
- * PG_JSON_MAX_DEPTH, so the text is scanned first. Brackets inside
- * strings do not count.
- */
-static int
-json_depth_check(const char *text, size_t len, size_t max_depth)
-{
-    size_t depth = 0;
-    bool in_string = false;
-
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max_depth)
-                return -1;
-        } else if ((c == '}' || c == ']') && depth > 0) {
-            depth--;
-        }
-    }
-    return 0;
-}
-
 /* Parses the image config blob into a JSON object, or returns NULL. */
 static json_t *
 config_load(const char *bytes, size_t len, struct pg_error **err)
@@ -444,7 +412,7 @@ config_load(const char *bytes, size_t len, struct pg_error **err)
                      len, PG_IMAGE_CONFIG_MAX_BYTES);
         return NULL;
     }
-    if (json_depth_check(bytes, len, PG_JSON_MAX_DEPTH) < 0) {
+    if (!pg_json_depth_within(bytes, len, PG_JSON_MAX_DEPTH)) {
         pg_error_set(err, 403, PG_ERR_DENIED,
                      "image config nests arrays and objects more than %d "
                      "levels deep (PG_JSON_MAX_DEPTH)",

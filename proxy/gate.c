@@ -9,6 +9,7 @@
 
 #include "config/limits.h"
 #include "config/log.h"
+#include "config/parse.h"
 #include "inspector/inspector.h"
 #include "proxy/gate_internal.h"
 #include "proxy/reference.h"
@@ -63,35 +64,6 @@ compute_digest(const char *algorithm, const void *bytes, size_t len,
     }
     out[used] = '\0';
     return 0;
-}
-
-/* Checks nesting before jansson parses, so depth is bounded by our limit. */
-static bool
-json_depth_within(const char *text, size_t len, int max_depth)
-{
-    int depth = 0;
-    bool in_string = false, escaped = false;
-
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-
-        if (in_string) {
-            if (escaped)
-                escaped = false;
-            else if (c == '\\')
-                escaped = true;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max_depth)
-                return false;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
-    }
-    return true;
 }
 
 /*
@@ -425,7 +397,8 @@ process_manifest(struct gate_request *request, const char *content_type)
     enum inspector_manifest_kind kind;
     int found;
 
-    if (!json_depth_within(request->bytes, request->len, PG_JSON_MAX_DEPTH)) {
+    if (!pg_json_depth_within(request->bytes, request->len,
+                              PG_JSON_MAX_DEPTH)) {
         pg_error_set(&err, 502, PG_ERR_UNAVAILABLE,
                      "upstream %s sent a manifest for %s:%s nested deeper "
                      "than %d levels; it was not served",

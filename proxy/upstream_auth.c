@@ -507,34 +507,6 @@ upstream_auth_token_url(const struct upstream_challenge *challenge,
     return url.data;
 }
 
-/* Returns whether JSON text nests no deeper than max, without parsing it,
- * so that jansson never recurses deeper on hostile input. */
-static bool
-json_depth_within(const char *text, size_t len, unsigned max)
-{
-    unsigned depth = 0;
-    bool in_string = false;
-
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > max)
-                return false;
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
-        }
-    }
-    return true;
-}
-
 /* A token goes into "Authorization: Bearer TOKEN" as is, so it must be
  * visible ASCII: a CR or LF in it would inject headers. */
 static bool
@@ -669,7 +641,7 @@ upstream_token_parse(const char *body, size_t len, struct upstream_token *token,
                      len, (unsigned)PG_TOKEN_RESPONSE_MAX_BYTES);
         goto out;
     }
-    if (!json_depth_within(body, len, PG_JSON_MAX_DEPTH)) {
+    if (!pg_json_depth_within(body, len, PG_JSON_MAX_DEPTH)) {
         set_token_error(err, "JSON nests too deep");
         goto out;
     }

@@ -515,10 +515,10 @@ END_TEST
 
 START_TEST(json_depth_limit)
 {
-    ck_assert(json_depth_within("[[]]", 4, 2));
-    ck_assert(!json_depth_within("[[[]]]", 6, 2));
-    ck_assert(json_depth_within("[\"[[[\"]", 7, 2));
-    ck_assert(json_depth_within("[\"\\\"[[[\"]", 9, 2));
+    ck_assert(pg_json_depth_within("[[]]", 4, 2));
+    ck_assert(!pg_json_depth_within("[[[]]]", 6, 2));
+    ck_assert(pg_json_depth_within("[\"[[[\"]", 7, 2));
+    ck_assert(pg_json_depth_within("[\"\\\"[[[\"]", 9, 2));
 }
 END_TEST
 
