@@ -42,8 +42,12 @@ def wait_for_http(
     timeout: float,
     proc: subprocess.Popen,
     log_path: Path,
+    verify=True,
 ) -> None:
     """Poll url until it returns one of statuses.
+
+    verify is passed to requests: False or a CA bundle for HTTPS servers
+    with a test certificate.
 
     Raises StartError with the log's tail when proc exits first or when
     timeout seconds pass.
@@ -57,7 +61,7 @@ def wait_for_http(
                 f"before {url} responded; log tail:\n{log_tail(log_path)}"
             )
         try:
-            response = requests.get(url, timeout=2)
+            response = requests.get(url, timeout=2, verify=verify)
             if response.status_code in statuses:
                 return
             last_error = f"status {response.status_code}"

@@ -82,6 +82,9 @@ class Pullgate:
         self.config_path = None
         self.policy_path = None
         self.upstreams = dict(upstreams or {})
+        # A listener with tls: set serves HTTPS with a test certificate,
+        # which requests made here do not verify.
+        self.tls = isinstance(config, dict) and "tls" in config
         self.args = list(args or [])
         self.port = net.free_port()
         self.proc = None
@@ -104,7 +107,8 @@ class Pullgate:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}"
 
     @property
     def pid(self) -> int:
@@ -148,6 +152,7 @@ class Pullgate:
                     HEALTHZ_TIMEOUT_SECONDS,
                     self.proc,
                     self.log_path,
+                    verify=not self.tls,
                 )
                 return
             except net.StartError:
@@ -189,11 +194,11 @@ class Pullgate:
         raise ValueError(f"no VmHWM line in /proc/{self.pid}/status")
 
     def get(self, path: str, **kwargs) -> requests.Response:
-        kwargs.setdefault("timeout", 120)
-        return requests.get(self.url + path, **kwargs)
+        return self.request("GET", path, **kwargs)
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", 120)
+        kwargs.setdefault("verify", not self.tls)
         return requests.request(method, self.url + path, **kwargs)
 
     def blob_path(self, digest: str) -> Path:
