@@ -4,9 +4,12 @@
  * Only media types and the shape of the JSON are read, and nothing is
  * fetched.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <jansson.h>
 
 #include "inspector/inspector.h"
@@ -72,6 +75,16 @@ inspector_is_tar_layer(const char *media_type)
  * Classifies a manifest that declares an image manifest media type. A
  * missing or malformed config or layer list makes it unsupported, because
  * no runtime could pull it either.
+ *
+ * Only the config media type can make a manifest a plain artifact:
+ * containerd, moby and containers/image refuse to run a manifest whose
+ * config is not an image config, whatever artifactType says. An image
+ * config with no tar layer at all is the shape of cosign signatures and
+ * BuildKit attestations, but containers/storage detects a layer's format
+ * from its bytes, so such a manifest is an artifact only after its blobs
+ * are shown not to be tar archives (INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT).
+ * A mix of tar and other layers is an image, and its inspection fails on
+ * the other layers.
  */
 static enum inspector_manifest_kind
 classify_image_manifest(const json_t *manifest)
@@ -80,10 +93,7 @@ classify_image_manifest(const json_t *manifest)
     const json_t *layers = json_object_get(manifest, "layers");
     const char *config_type;
     const json_t *layer;
-    size_t i;
-
-    if (json_is_string(json_object_get(manifest, "artifactType")))
-        return INSPECTOR_KIND_ARTIFACT;
+    size_t i, tar_layers = 0;
 
     config_type = json_string_value(json_object_get(config, "mediaType"));
     if (config_type == NULL || !json_is_array(layers))
@@ -98,9 +108,11 @@ classify_image_manifest(const json_t *manifest)
 
         if (layer_type == NULL)
             return INSPECTOR_KIND_UNSUPPORTED;
-        if (!inspector_is_tar_layer(layer_type))
-            return INSPECTOR_KIND_ARTIFACT;
+        if (inspector_is_tar_layer(layer_type))
+            tar_layers++;
     }
+    if (tar_layers == 0 && json_array_size(layers) > 0)
+        return INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT;
     return INSPECTOR_KIND_IMAGE;
 }
 
@@ -135,6 +147,13 @@ inspector_classify(const json_t *manifest, const char *media_type)
     if (!json_is_object(manifest))
         return INSPECTOR_KIND_UNSUPPORTED;
 
+    /* A document with the fields of both an index and a manifest would be
+     * read differently by different clients, so it is not served. */
+    if (json_object_get(manifest, "manifests") != NULL &&
+        (json_object_get(manifest, "layers") != NULL ||
+         json_object_get(manifest, "config") != NULL))
+        return INSPECTOR_KIND_UNSUPPORTED;
+
     /* Schema 1 manifests carry schemaVersion 1 whatever the Content-Type. */
     if (json_integer_value(json_object_get(manifest, "schemaVersion")) == 1)
         return INSPECTOR_KIND_UNSUPPORTED;
@@ -164,9 +183,48 @@ inspector_kind_name(enum inspector_manifest_kind kind)
     case INSPECTOR_KIND_IMAGE:
         return "image";
     case INSPECTOR_KIND_ARTIFACT:
+    case INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT:
         return "artifact";
     case INSPECTOR_KIND_UNSUPPORTED:
         break;
     }
     return "unsupported";
+}
+
+int
+inspector_blob_is_tar(const char *path, struct pg_error **err)
+{
+    struct archive *archive = archive_read_new();
+    struct archive_entry *entry;
+    int rc = -1, r;
+
+    if (archive == NULL) {
+        pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
+                     "out of memory while reading a blob");
+        return -1;
+    }
+    archive_read_support_filter_gzip(archive);
+    archive_read_support_filter_zstd(archive);
+    archive_read_support_format_tar(archive);
+    archive_read_support_format_gnutar(archive);
+
+    r = archive_read_open_filename(archive, path, 64 * 1024);
+    if (r != ARCHIVE_OK) {
+        /* libarchive chooses the format at open, so bytes that are not a
+         * tar stream fail here; only a failure to read the file is an
+         * error. */
+        int code = archive_errno(archive);
+
+        rc = code == ENOENT || code == EACCES || code == EIO ? -1 : 0;
+        if (rc < 0)
+            pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
+                         "cannot read blob %s: %s", path,
+                         archive_error_string(archive));
+        goto out;
+    }
+    r = archive_read_next_header(archive, &entry);
+    rc = r == ARCHIVE_OK || r == ARCHIVE_WARN ? 1 : 0;
+out:
+    archive_read_free(archive);
+    return rc;
 }

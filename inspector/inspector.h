@@ -31,19 +31,31 @@ struct inspector_limits {
 enum inspector_manifest_kind {
     INSPECTOR_KIND_INDEX,    /* OCI image index or Docker manifest list */
     INSPECTOR_KIND_IMAGE,    /* a runnable image: config and tar layers */
-    INSPECTOR_KIND_ARTIFACT, /* signature, attestation, SBOM, chart... */
+    INSPECTOR_KIND_ARTIFACT, /* config is not an image config: a chart... */
+    /* An image config and only non-tar layers: a cosign signature or an
+     * in-toto attestation, unless a layer's bytes are a tar archive. */
+    INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT,
     INSPECTOR_KIND_UNSUPPORTED, /* schema 1 or unknown media type */
 };
 
 /*
  * Classifies a parsed manifest. media_type is the Content-Type the upstream
  * sent; the manifest's own mediaType field wins when present. An image
- * manifest is an artifact when it has an artifactType, when its config
- * media type is not an image config, or when a layer is not a tar layer
- * (in-toto attestations, cosign signatures).
+ * manifest is an artifact when its config media type is not an image
+ * config, and an image-config artifact when no layer has a tar media type.
+ * artifactType alone does not make a runnable manifest an artifact, and a
+ * document with both index and manifest fields is unsupported.
  */
 enum inspector_manifest_kind inspector_classify(const json_t *manifest,
                                                 const char *media_type);
+
+/*
+ * Returns 1 when the blob at path opens as a tar stream (plain, gzip or
+ * zstd) with at least one entry, 0 when it is not a tar stream, -1 when it
+ * cannot be read. Used on the layers of image-config artifacts, whose
+ * bytes containers/storage would unpack if they were a tar archive.
+ */
+int inspector_blob_is_tar(const char *path, struct pg_error **err);
 
 /* Returns "index", "image", "artifact" or "unsupported". */
 const char *inspector_kind_name(enum inspector_manifest_kind kind);

@@ -457,7 +457,9 @@ process_manifest(struct gate_request *request, const char *content_type)
         .bytes = request->bytes,
         .len = request->len,
         .manifest = manifest,
-        .artifact = kind == INSPECTOR_KIND_ARTIFACT,
+        .artifact = kind == INSPECTOR_KIND_ARTIFACT ||
+                    kind == INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT,
+        .sniff = kind == INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT,
     };
     if (gate_job_wait(gate, request, &info, &err) < 0)
         goto fail;

@@ -66,6 +66,7 @@ struct gate_manifest {
     size_t len;
     const json_t *manifest; /* parsed bytes */
     bool artifact;
+    bool sniff; /* an image-config artifact: check its layers are not tar */
 };
 
 /*

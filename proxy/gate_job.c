@@ -48,6 +48,7 @@ struct gate_job {
     json_t *manifest;
     json_t *reference; /* {"registry", "repository", "reference"} */
     bool artifact;
+    bool sniff; /* fetch the layers to show they are not tar archives */
     char *invalid; /* why the manifest itself cannot be inspected */
 
     struct slot *slots; /* n_layers + 1, the config blob last */
@@ -268,6 +269,29 @@ fail:
         close(fd);
 }
 
+/*
+ * Checks that a layer of an image-config artifact is not a tar archive,
+ * which containers/storage would unpack whatever its media type. Worker
+ * thread.
+ */
+static void
+sniff_layer_run(void *arg)
+{
+    struct slot *slot = arg;
+    char path[4096];
+    int is_tar;
+
+    cache_blob_path(slot->job->gate->cache, slot->digest, path, sizeof(path));
+    is_tar = inspector_blob_is_tar(path, &slot->error);
+    if (is_tar == 1) {
+        pg_error_set(&slot->error, 403, PG_ERR_DENIED,
+                     "layer %s has media type %s but its bytes are a tar "
+                     "archive, which container runtimes would unpack; it is "
+                     "not served as an artifact",
+                     slot->digest, slot->media_type);
+    }
+}
+
 static void
 read_done(void *arg)
 {
@@ -292,11 +316,14 @@ on_slot_fetched(struct pg_error *err, void *arg)
             job->fetch_err = err;
         else
             pg_error_free(err);
-    } else if (job->fetch_err == NULL) {
+    } else if (job->fetch_err == NULL && !(job->sniff && is_config)) {
+        workers_fn run = is_config ? read_config_run : read_layer_run;
+
+        if (job->sniff)
+            run = sniff_layer_run;
         job->reads_pending++;
-        if (workers_submit(job->gate->workers,
-                           is_config ? read_config_run : read_layer_run,
-                           read_done, slot, &submit_err) < 0) {
+        if (workers_submit(job->gate->workers, run, read_done, slot,
+                           &submit_err) < 0) {
             job->reads_pending--;
             job->fetch_err = submit_err;
         }
@@ -314,18 +341,18 @@ build_document(struct gate_job *job)
 
     if (job->stored_document != NULL)
         return json_incref(job->stored_document);
-    if (job->artifact)
-        return inspector_artifact_document(job->digest, job->manifest,
-                                           job->reference);
-    if (job->invalid != NULL)
+    if (job->invalid != NULL && !job->artifact)
         return inspector_failed_document(job->digest, job->manifest,
                                          job->reference, job->invalid);
-    for (size_t i = 0; i <= job->n_layers; i++) {
+    for (size_t i = 0; job->slots != NULL && i <= job->n_layers; i++) {
         if (job->slots[i].error != NULL)
             return inspector_failed_document(job->digest, job->manifest,
                                              job->reference,
                                              job->slots[i].error->message);
     }
+    if (job->artifact)
+        return inspector_artifact_document(job->digest, job->manifest,
+                                           job->reference);
 
     listings = calloc(job->n_layers + 1, sizeof(*listings));
     if (listings == NULL)
@@ -376,7 +403,7 @@ evaluate_run(void *arg)
     struct gate_job *job = arg;
     struct cache *cache = job->gate->cache;
     const struct policy *policy = job->gate->policy;
-    const char *decision;
+    const char *decision, *kind;
     json_t *document = build_document(job);
 
     if (document == NULL) {
@@ -384,7 +411,8 @@ evaluate_run(void *arg)
                      "out of memory while inspecting image %s", job->digest);
         return;
     }
-    if (job->artifact)
+    kind = json_string_value(json_object_get(document, "kind"));
+    if (kind != NULL && strcmp(kind, "artifact") == 0)
         job->verdict = artifact_verdict(policy);
     else
         job->verdict = policy_evaluate(policy, document, &job->store_err);
@@ -512,6 +540,7 @@ job_new(struct gate *gate, const struct gate_manifest *manifest)
     job->gate = gate;
     job->upstream = manifest->upstream;
     job->artifact = manifest->artifact;
+    job->sniff = manifest->sniff;
     job->started_ms = pg_monotonic_ms();
     snprintf(job->repository, sizeof(job->repository), "%s",
              manifest->repository);
@@ -571,7 +600,7 @@ job_start(struct gate *gate, const struct gate_manifest *manifest)
            job->upstream->name, job->digest,
            job->artifact ? "artifact" : "image", job->n_layers,
            job->stored_document != NULL ? "yes" : "no");
-    if (!job->artifact && job->invalid == NULL &&
+    if ((!job->artifact || job->sniff) && job->invalid == NULL &&
         job->stored_document == NULL)
         job_fetch_all(job);
     return job;

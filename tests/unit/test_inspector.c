@@ -316,7 +316,7 @@ static const struct classify_case classify_cases[] = {
     {"{\"mediaType\": " OCI_MANIFEST ", \"artifactType\": "
      "\"application/vnd.example.sbom\", " OCI_CONFIG
      ", " LAYERS_OF("application/vnd.oci.image.layer.v1.tar+gzip") "}",
-     NULL, INSPECTOR_KIND_ARTIFACT},
+     NULL, INSPECTOR_KIND_IMAGE},
     {"{\"mediaType\": " OCI_MANIFEST ", \"config\": {\"mediaType\": "
      "\"application/vnd.oci.empty.v1+json\"}, " LAYERS_OF(
          "application/vnd.oci.image.layer.v1.tar+gzip") "}",
@@ -327,10 +327,16 @@ static const struct classify_case classify_cases[] = {
      NULL, INSPECTOR_KIND_ARTIFACT},
     {"{\"mediaType\": " OCI_MANIFEST ", " OCI_CONFIG
      ", " LAYERS_OF("application/vnd.in-toto+json") "}",
-     NULL, INSPECTOR_KIND_ARTIFACT},
+     NULL, INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT},
     {"{\"mediaType\": " OCI_MANIFEST ", " OCI_CONFIG
      ", " LAYERS_OF("application/vnd.dev.cosign.simplesigning.v1+json") "}",
-     NULL, INSPECTOR_KIND_ARTIFACT},
+     NULL, INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT},
+    {"{\"mediaType\": " OCI_MANIFEST ", " OCI_CONFIG ", \"layers\": "
+     "[{\"mediaType\": \"application/vnd.oci.image.layer.v1.tar+gzip\"}, "
+     "{\"mediaType\": \"application/vnd.example.note\"}]}",
+     NULL, INSPECTOR_KIND_IMAGE},
+    {"{" OCI_CONFIG ", \"layers\": [], \"manifests\": []}",
+     "application/vnd.oci.image.index.v1+json", INSPECTOR_KIND_UNSUPPORTED},
     {"{\"schemaVersion\": 1, \"name\": \"library/alpine\", "
      "\"fsLayers\": []}",
      "application/vnd.docker.distribution.manifest.v1+json",
