@@ -755,16 +755,31 @@ cache_verdict_get(struct cache *cache, const char *manifest_digest,
                       verdict, err);
 }
 
+/* Builds "<blob digest> <policy digest> <scope>", the key of allowed. */
+static int
+allowed_key(const struct cache *cache, const char *blob_digest,
+            const char *policy_digest, const char *scope, char *key,
+            struct pg_error **err)
+{
+    struct cache_digest parsed;
+    const char *const parts[] = {blob_digest, " ", policy_digest, " ", scope};
+
+    if (cache_digest_parse(blob_digest, &parsed, err) < 0 ||
+        cache_digest_parse(policy_digest, &parsed, err) < 0)
+        return -1;
+    return build_key(cache, parts, 5, key, err);
+}
+
 int
 cache_blob_allow(struct cache *cache, const char *blob_digest,
-                 const char *policy_digest, const char *manifest_digest,
-                 struct pg_error **err)
+                 const char *policy_digest, const char *scope,
+                 const char *manifest_digest, struct pg_error **err)
 {
     char key[CACHE_KEY_MAX + 1];
     struct cache_digest parsed;
 
     if (cache_digest_parse(manifest_digest, &parsed, err) < 0 ||
-        digest_pair_key(cache, blob_digest, policy_digest, key, err) < 0)
+        allowed_key(cache, blob_digest, policy_digest, scope, key, err) < 0)
         return -1;
     return record_put(cache, CACHE_TABLE_ALLOWED, key, manifest_digest,
                       strlen(manifest_digest), err);
@@ -772,11 +787,12 @@ cache_blob_allow(struct cache *cache, const char *blob_digest,
 
 int
 cache_blob_allowed(struct cache *cache, const char *blob_digest,
-                   const char *policy_digest, struct pg_error **err)
+                   const char *policy_digest, const char *scope,
+                   struct pg_error **err)
 {
     char key[CACHE_KEY_MAX + 1];
 
-    if (digest_pair_key(cache, blob_digest, policy_digest, key, err) < 0)
+    if (allowed_key(cache, blob_digest, policy_digest, scope, key, err) < 0)
         return -1;
     return record_get(cache, CACHE_TABLE_ALLOWED, key, NULL, NULL, err);
 }

@@ -223,15 +223,20 @@ int cache_verdict_get(struct cache *cache, const char *manifest_digest,
 
 /*
  * Records that blob_digest belongs to manifest_digest, which policy
- * policy_digest allowed, so the blob may be served. Workers.
+ * policy_digest allowed in scope ("<upstream>/<repository>"), so the blob
+ * may be served from that repository. Blobs are scoped by repository as
+ * registries scope them, so allowing an image in one repository opens no
+ * blob in another. Workers.
  */
 int cache_blob_allow(struct cache *cache, const char *blob_digest,
-                     const char *policy_digest, const char *manifest_digest,
-                     struct pg_error **err);
+                     const char *policy_digest, const char *scope,
+                     const char *manifest_digest, struct pg_error **err);
 
-/* Returns 1 when some allowed image contains the blob, 0 when none, -1. */
+/* Returns 1 when an allowed image of scope contains the blob, 0 when none,
+ * -1 on error. */
 int cache_blob_allowed(struct cache *cache, const char *blob_digest,
-                       const char *policy_digest, struct pg_error **err);
+                       const char *policy_digest, const char *scope,
+                       struct pg_error **err);
 
 /*
  * Updates a blob's last access time, or creates its record from the file

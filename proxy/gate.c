@@ -37,7 +37,26 @@ struct manifest_store {
     size_t len;
 };
 
+/*
+ * Blob permissions being written for a request whose image was allowed in
+ * another repository, or by a job started from another repository.
+ */
+struct allow_job {
+    struct gate_request *request; /* NULL once the client went away */
+    struct cache *cache;
+    char policy_digest[PG_DIGEST_MAX + 1];
+    char manifest_digest[PG_DIGEST_MAX + 1];
+    char scope[PG_NAME_MAX + 300];
+    char (*digests)[PG_DIGEST_MAX + 1]; /* layers first, the config last */
+    size_t n_digests;
+    const char *outcome;
+    json_t *verdict;
+    struct pg_error *err;
+};
+
 static void resolve_manifest(struct gate_request *request);
+static void request_succeed(struct gate_request *request, const char *outcome,
+                            const json_t *verdict);
 
 /* Writes "ALGORITHM:HEX" of bytes into out (PG_DIGEST_MAX + 1 bytes). */
 static int
@@ -100,6 +119,8 @@ request_free(struct gate_request *request)
         upstream_cancel(request->transfer);
     if (request->job != NULL)
         gate_job_detach(request);
+    if (request->allow_job != NULL)
+        request->allow_job->request = NULL;
     if (request->timer != NULL)
         event_free(request->timer);
     if (request->deliver != NULL)
@@ -223,6 +244,147 @@ gate_denied_error(const char *subject, const json_t *verdict)
 }
 
 void
+gate_scope(const struct config_upstream *upstream, const char *repository,
+           char *scope, size_t size)
+{
+    snprintf(scope, size, "%s/%s", upstream->name, repository);
+}
+
+static void
+allow_job_free(struct allow_job *job)
+{
+    json_decref(job->verdict);
+    pg_error_free(job->err);
+    free(job->digests);
+    free(job);
+}
+
+/* Writes the blob permissions, the config blob's last. Worker thread. */
+static void
+allow_job_run(void *arg)
+{
+    struct allow_job *job = arg;
+
+    for (size_t i = 0; i < job->n_digests; i++) {
+        if (cache_blob_allow(job->cache, job->digests[i], job->policy_digest,
+                             job->scope, job->manifest_digest, &job->err) < 0)
+            return;
+    }
+}
+
+static void
+allow_job_done(void *arg)
+{
+    struct allow_job *job = arg;
+    struct gate_request *request = job->request;
+
+    if (request != NULL) {
+        request->allow_job = NULL;
+        if (job->err != NULL) {
+            request_fail(request, job->err);
+            job->err = NULL;
+        } else {
+            request_succeed(request, job->outcome, job->verdict);
+        }
+    }
+    allow_job_free(job);
+}
+
+/*
+ * Collects the blob digests of the request's manifest, layers first and
+ * the config last. Returns the count, 0 when there is none to allow.
+ */
+static size_t
+collect_blob_digests(const struct gate_request *request,
+                     char (**digests)[PG_DIGEST_MAX + 1])
+{
+    json_t *manifest = json_loadb(request->bytes, request->len, 0, NULL);
+    json_t *layers = json_object_get(manifest, "layers"), *layer;
+    const char *config = json_string_value(json_object_get(
+        json_object_get(manifest, "config"), "digest"));
+    size_t n = 0, i;
+
+    *digests = calloc(json_array_size(layers) + 1, sizeof(**digests));
+    if (*digests != NULL) {
+        json_array_foreach(layers, i, layer) {
+            const char *digest = json_string_value(json_object_get(layer,
+                                                                   "digest"));
+
+            if (digest != NULL && reference_digest_valid(digest))
+                snprintf((*digests)[n++], PG_DIGEST_MAX + 1, "%s", digest);
+        }
+        if (config != NULL && reference_digest_valid(config))
+            snprintf((*digests)[n++], PG_DIGEST_MAX + 1, "%s", config);
+    }
+    json_decref(manifest);
+    return n;
+}
+
+/*
+ * Serves an allowed manifest once its blobs may be served from the
+ * request's repository. Blob permissions are scoped by repository, so an
+ * image allowed through one repository gets them written for another the
+ * first time it is pulled from there. The config blob's record is written
+ * last, so its presence means all are there.
+ */
+static void
+request_allow_blobs(struct gate_request *request, const char *outcome,
+                    const json_t *verdict)
+{
+    struct gate *gate = request->gate;
+    struct pg_error *err = NULL;
+    struct allow_job *job = calloc(1, sizeof(*job));
+    int found;
+
+    if (job == NULL)
+        goto nomem;
+    job->n_digests = collect_blob_digests(request, &job->digests);
+    if (job->digests == NULL)
+        goto nomem;
+    gate_scope(request->upstream, request->repository, job->scope,
+               sizeof(job->scope));
+    snprintf(job->policy_digest, sizeof(job->policy_digest), "%s",
+             policy_digest(gate->policy));
+
+    found = job->n_digests == 0
+                ? 1
+                : cache_blob_allowed(gate->cache,
+                                     job->digests[job->n_digests - 1],
+                                     job->policy_digest, job->scope, &err);
+    if (found != 0) {
+        allow_job_free(job);
+        if (found < 0)
+            request_fail(request, err);
+        else
+            request_succeed(request, outcome, verdict);
+        return;
+    }
+
+    job->request = request;
+    job->cache = gate->cache;
+    job->outcome = outcome;
+    job->verdict = json_deep_copy(verdict);
+    snprintf(job->manifest_digest, sizeof(job->manifest_digest), "%s",
+             request->digest);
+    if (workers_submit(gate->workers, allow_job_run, allow_job_done, job,
+                       &err) < 0) {
+        allow_job_free(job);
+        request_fail(request, err);
+        return;
+    }
+    request->allow_job = job;
+    return;
+
+nomem:
+    if (job != NULL)
+        allow_job_free(job);
+    pg_error_set(&err, 503, PG_ERR_UNAVAILABLE,
+                 "out of memory while allowing the blobs of image %s",
+                 request->digest);
+    request_fail(request, err);
+}
+
+void
 gate_request_finish_verdict(struct gate_request *request,
                             const json_t *verdict, struct pg_error *err)
 {
@@ -237,11 +399,11 @@ gate_request_finish_verdict(struct gate_request *request,
         return;
     }
     if (decision != NULL && strcmp(decision, "allow") == 0) {
-        request_succeed(request,
-                        kind != NULL && strcmp(kind, "artifact") == 0
-                            ? "artifact"
-                            : "allow",
-                        verdict);
+        request_allow_blobs(request,
+                            kind != NULL && strcmp(kind, "artifact") == 0
+                                ? "artifact"
+                                : "allow",
+                            verdict);
         return;
     }
 

@@ -70,6 +70,13 @@ void gate_cancel(struct gate_request *request);
 int gate_check_source(struct gate *gate, const struct route *route,
                       struct pg_error **err);
 
+/*
+ * Writes "<upstream>/<repository>", the scope that blob permissions are
+ * recorded under, into scope (size bytes).
+ */
+void gate_scope(const struct config_upstream *upstream,
+                const char *repository, char *scope, size_t size);
+
 void gate_result_free(struct gate_result *result);
 
 #endif

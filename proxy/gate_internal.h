@@ -12,6 +12,7 @@
 #include "proxy/gate.h"
 
 struct gate_job;
+struct allow_job;
 
 struct gate {
     struct event_base *base;
@@ -45,6 +46,7 @@ struct gate_request {
     struct event *timer;                /* verdict wait, then 503 */
     struct event *deliver;              /* calls back from the loop */
     struct gate_result *result;         /* ready to deliver */
+    struct allow_job *allow_job;        /* blob permissions being written */
 
     /* The manifest, once resolved. */
     char digest[PG_DIGEST_MAX + 1];

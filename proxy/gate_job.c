@@ -384,14 +384,18 @@ static int
 allow_blobs(struct gate_job *job, struct pg_error **err)
 {
     const char *pdigest = policy_digest(job->gate->policy);
+    char scope[PG_NAME_MAX + 300];
 
     if (job->slots == NULL || (job->invalid != NULL && !job->artifact))
         return 0;
+    gate_scope(job->upstream, job->repository, scope, sizeof(scope));
+    /* The config blob is the last slot, so its record, which requests
+     * check first, is written only after every layer's. */
     for (size_t i = 0; i <= job->n_layers; i++) {
         if (job->slots[i].digest[0] == '\0')
             continue;
         if (cache_blob_allow(job->gate->cache, job->slots[i].digest, pdigest,
-                             job->digest, err) < 0)
+                             scope, job->digest, err) < 0)
             return -1;
     }
     return 0;

@@ -268,6 +268,7 @@ handle_blob(struct exchange *ex)
 {
     const struct handlers_deps *deps = &ex->handlers->deps;
     struct pg_error *err = NULL;
+    char scope[PG_NAME_MAX + 300];
     int allowed, stored;
 
     if (gate_check_source(deps->gate, &ex->route, &err) < 0) {
@@ -277,8 +278,10 @@ handle_blob(struct exchange *ex)
     }
     snprintf(ex->digest, sizeof(ex->digest), "%s", ex->route.reference);
 
+    gate_scope(ex->route.upstream, ex->route.repository, scope,
+               sizeof(scope));
     allowed = cache_blob_allowed(deps->cache, ex->route.reference,
-                                 policy_digest(deps->policy), &err);
+                                 policy_digest(deps->policy), scope, &err);
     if (allowed < 0) {
         respond_error_free(ex, err);
         return;

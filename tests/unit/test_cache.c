@@ -998,6 +998,9 @@ START_TEST(test_verdict_policies)
 }
 END_TEST
 
+#define SCOPE_A "docker.io/team/app"
+#define SCOPE_B "docker.io/team/other"
+
 START_TEST(test_blob_allowed)
 {
     struct pg_error *err = NULL;
@@ -1009,16 +1012,22 @@ START_TEST(test_blob_allowed)
     digest_of("sha256", "layer", 5, blob, sizeof(blob));
     digest_of("sha256", "other layer", 11, other, sizeof(other));
     digest_of("sha256", "manifest", 8, manifest, sizeof(manifest));
-    ck_assert_int_eq(cache_blob_allowed(cache, blob, POLICY_A, &err), 0);
-    ck_assert_int_eq(cache_blob_allow(cache, blob, POLICY_A, manifest, &err),
+    ck_assert_int_eq(cache_blob_allowed(cache, blob, POLICY_A, SCOPE_A, &err),
                      0);
-    ck_assert_int_eq(cache_blob_allowed(cache, blob, POLICY_A, &err), 1);
-    ck_assert_int_eq(cache_blob_allowed(cache, blob, POLICY_B, &err), 0);
-    ck_assert_int_eq(cache_blob_allowed(cache, other, POLICY_A, &err), 0);
+    ck_assert_int_eq(
+        cache_blob_allow(cache, blob, POLICY_A, SCOPE_A, manifest, &err), 0);
+    ck_assert_int_eq(cache_blob_allowed(cache, blob, POLICY_A, SCOPE_A, &err),
+                     1);
+    ck_assert_int_eq(cache_blob_allowed(cache, blob, POLICY_B, SCOPE_A, &err),
+                     0);
+    ck_assert_int_eq(cache_blob_allowed(cache, blob, POLICY_A, SCOPE_B, &err),
+                     0);
+    ck_assert_int_eq(
+        cache_blob_allowed(cache, other, POLICY_A, SCOPE_A, &err), 0);
     ck_assert_ptr_null(err);
 
-    ck_assert_int_eq(cache_blob_allow(cache, blob, POLICY_A, "manifest", &err),
-                     -1);
+    ck_assert_int_eq(
+        cache_blob_allow(cache, blob, POLICY_A, SCOPE_A, "manifest", &err), -1);
     ck_assert_str_eq(err->code, PG_ERR_DIGEST_INVALID);
     pg_error_free(err);
     cache_close(cache);
