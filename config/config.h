@@ -53,6 +53,7 @@ struct config {
     char *log_level;   /* "debug", "info", "warn" or "error" */
     unsigned workers;  /* worker threads; 0 means one per CPU */
     unsigned verdict_wait_seconds;    /* before a manifest request gets 503 */
+    unsigned shutdown_grace_seconds;  /* open requests may finish on SIGTERM */
     unsigned connect_timeout_seconds; /* upstream TCP and TLS connect */
     unsigned low_speed_timeout_seconds; /* upstream stall before abort */
     uint64_t lmdb_map_size;           /* bytes */

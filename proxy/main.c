@@ -61,15 +61,68 @@ struct daemon {
     struct event *sigterm;
     struct event *sigint;
     struct event *sighup;
+    struct event *drain_timer; /* checks for open requests while stopping */
+    uint64_t stop_deadline_ms; /* 0 until the first stop signal */
 };
 
+/* How often a stopping daemon checks whether open requests have ended. */
+#define DRAIN_CHECK_MS 100
+
+static void
+on_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    struct timeval again = {.tv_usec = DRAIN_CHECK_MS * 1000};
+    unsigned open = handlers_in_flight(d->handlers);
+
+    if (open == 0 || pg_monotonic_ms() >= d->stop_deadline_ms) {
+        if (open > 0)
+            pg_log(PG_LOG_WARN, "shutdown_grace_expired",
+                   "in_flight=%u grace_s=%u", open,
+                   d->cfg->shutdown_grace_seconds);
+        event_base_loopexit(d->base, NULL);
+        return;
+    }
+    evtimer_add(d->drain_timer, &again);
+}
+
+/*
+ * The first SIGTERM or SIGINT stops accepting connections and lets open
+ * requests finish for up to shutdown_grace_seconds; a second one stops at
+ * once.
+ */
 static void
 on_stop_signal(evutil_socket_t signal_number, short what, void *arg)
 {
-    struct event_base *base = arg;
+    struct daemon *d = arg;
 
-    pg_log(PG_LOG_INFO, "stopping", "signal=%d", (int)signal_number);
-    event_base_loopexit(base, NULL);
+    if (d->stop_deadline_ms != 0) {
+        pg_log(PG_LOG_WARN, "stopping_now", "signal=%d in_flight=%u",
+               (int)signal_number, handlers_in_flight(d->handlers));
+        event_base_loopexit(d->base, NULL);
+        return;
+    }
+    d->stop_deadline_ms = pg_monotonic_ms() +
+                          (uint64_t)d->cfg->shutdown_grace_seconds * 1000;
+    pg_log(PG_LOG_INFO, "stopping", "signal=%d in_flight=%u grace_s=%u",
+           (int)signal_number, handlers_in_flight(d->handlers),
+           d->cfg->shutdown_grace_seconds);
+    server_stop_accepting(d->server);
+    on_drain_check(-1, 0, d);
+}
+
+/* Routes libevent's own diagnostics into the one log format. */
+static void
+on_libevent_log(int severity, const char *message)
+{
+    char quoted[1024];
+    enum pg_log_level level = severity == EVENT_LOG_DEBUG  ? PG_LOG_DEBUG
+                              : severity == EVENT_LOG_MSG  ? PG_LOG_INFO
+                              : severity == EVENT_LOG_WARN ? PG_LOG_WARN
+                                                           : PG_LOG_ERROR;
+
+    pg_log(level, "libevent", "message=%s",
+           pg_log_quote(quoted, sizeof(quoted), message));
 }
 
 static void
@@ -146,7 +199,7 @@ static int
 add_signal(struct daemon *d, struct event **slot, int signal_number,
            event_callback_fn fn)
 {
-    *slot = evsignal_new(d->base, signal_number, fn, d->base);
+    *slot = evsignal_new(d->base, signal_number, fn, d);
     return *slot != NULL && evsignal_add(*slot, NULL) == 0 ? 0 : -1;
 }
 
@@ -196,7 +249,9 @@ daemon_start(struct daemon *d, struct pg_error **err)
     if (d->server == NULL)
         return -1;
 
-    if (add_signal(d, &d->sigterm, SIGTERM, on_stop_signal) < 0 ||
+    d->drain_timer = evtimer_new(d->base, on_drain_check, d);
+    if (d->drain_timer == NULL ||
+        add_signal(d, &d->sigterm, SIGTERM, on_stop_signal) < 0 ||
         add_signal(d, &d->sigint, SIGINT, on_stop_signal) < 0 ||
         add_signal(d, &d->sighup, SIGHUP, on_sighup) < 0) {
         pg_error_set(err, 500, PG_ERR_INTERNAL, "cannot install signal events");
@@ -226,6 +281,8 @@ daemon_stop(struct daemon *d)
         event_free(d->sigint);
     if (d->sighup != NULL)
         event_free(d->sighup);
+    if (d->drain_timer != NULL)
+        event_free(d->drain_timer);
     if (d->base != NULL)
         event_base_free(d->base);
     config_free(d->cfg);
@@ -308,6 +365,7 @@ main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    event_set_log_callback(on_libevent_log);
     if (evthread_use_pthreads() != 0 ||
         curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "pullgate: cannot initialise libevent threads or "

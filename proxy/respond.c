@@ -54,18 +54,19 @@ exchange_cancel_operations(struct exchange *ex)
 }
 
 static void
-exchange_log(const struct exchange *ex, int status, uint64_t bytes)
+exchange_log(const struct exchange *ex, int status, uint64_t bytes,
+             const char *result)
 {
     char path[700];
 
     pg_log(status >= 500 ? PG_LOG_WARN : PG_LOG_INFO, "request",
            "method=%s path=%s status=%d bytes=%llu duration_ms=%llu "
-           "upstream=%s cache=%s digest=%s verdict=%s",
+           "upstream=%s cache=%s digest=%s verdict=%s result=%s",
            ex->method, pg_log_quote(path, sizeof(path), ex->path), status,
            (unsigned long long)bytes,
            (unsigned long long)(pg_monotonic_ms() - ex->started_ms),
            ex->routed && ex->route.upstream ? ex->route.upstream->name : "-",
-           ex->cache, ex->digest[0] ? ex->digest : "-", ex->verdict);
+           ex->cache, ex->digest[0] ? ex->digest : "-", ex->verdict, result);
 }
 
 static void
@@ -77,7 +78,12 @@ exchange_free(struct exchange *ex)
     free(ex);
 }
 
-/* The client closed the connection before its response was complete. */
+/*
+ * The client closed the connection before its response was completely
+ * written. A response not started yet is logged with 499, the
+ * conventional status for a client that went away; one cut short keeps
+ * its status and is logged as aborted.
+ */
 static void
 on_close(struct evhttp_connection *conn, void *arg)
 {
@@ -85,8 +91,23 @@ on_close(struct evhttp_connection *conn, void *arg)
 
     ex->req = NULL;
     exchange_cancel_operations(ex);
-    /* 499 is the conventional log status for a client that went away. */
-    exchange_log(ex, 499, 0);
+    if (ex->status == 0)
+        exchange_log(ex, 499, 0, "aborted");
+    else
+        exchange_log(ex, ex->status, 0, "aborted");
+    exchange_free(ex);
+}
+
+/* The whole response was written to the socket. */
+static void
+on_complete(struct evhttp_request *req, void *arg)
+{
+    struct exchange *ex = arg;
+
+    if (ex->conn != NULL)
+        evhttp_connection_set_closecb(ex->conn, NULL, NULL);
+    exchange_log(ex, ex->status, ex->head ? 0 : ex->content_length,
+                 "complete");
     exchange_free(ex);
 }
 
@@ -123,18 +144,26 @@ void
 respond_send(struct exchange *ex, int status, struct evbuffer *body,
              uint64_t content_length)
 {
-    if (ex->req != NULL) {
-        if (ex->conn != NULL)
-            evhttp_connection_set_closecb(ex->conn, NULL, NULL);
-        if (ex->head && body != NULL)
-            evbuffer_drain(body, evbuffer_get_length(body));
-        evhttp_send_reply(ex->req, status, reason_phrase(status),
-                          ex->head ? NULL : body);
+    ex->status = status;
+    ex->content_length = content_length;
+    if (ex->req == NULL) {
+        exchange_log(ex, status, 0, "aborted");
+        if (body != NULL)
+            evbuffer_free(body);
+        exchange_free(ex);
+        return;
     }
-    exchange_log(ex, status, ex->head ? 0 : content_length);
+
+    /* The exchange lives until on_complete or on_close, so the log line
+     * has the real duration and shutdown waits for the bytes to leave. */
+    evhttp_request_set_on_complete_cb(ex->req, on_complete, ex);
+    if (ex->head && body != NULL)
+        evbuffer_drain(body, evbuffer_get_length(body));
+    evhttp_send_reply(ex->req, status, reason_phrase(status),
+                      ex->head ? NULL : body);
+    ex->req = NULL;
     if (body != NULL)
         evbuffer_free(body);
-    exchange_free(ex);
 }
 
 void

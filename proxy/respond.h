@@ -3,9 +3,11 @@
  * error into an HTTP response (status, OCI error body, Retry-After), and
  * writes the request's log line.
  *
- * An exchange is one client request in flight. It ends with exactly one
- * respond_* call, which sends the reply (unless the client went away),
- * logs it and frees the exchange. Loop thread only.
+ * An exchange is one client request in flight. Handlers end it with
+ * exactly one respond_* call, which sends the reply unless the client went
+ * away. The exchange is logged and freed when the response has been
+ * written completely or the connection closes, whichever comes first.
+ * Loop thread only.
  */
 #ifndef PG_RESPOND_H
 #define PG_RESPOND_H
@@ -34,6 +36,8 @@ struct exchange {
     uint64_t started_ms;
 
     /* Log fields, set as the request goes. */
+    int status;              /* set when the response is sent */
+    uint64_t content_length; /* bytes of the response body */
     const char *cache;   /* "hit", "miss", "stale" or "-" */
     const char *verdict; /* "allow", "deny", "index", "artifact" or "-" */
     char digest[PG_DIGEST_MAX + 1];

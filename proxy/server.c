@@ -7,10 +7,12 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "config/limits.h"
+#include "config/log.h"
 
 /* Seconds an idle or slow client connection is kept. */
 #define SERVER_CONNECTION_TIMEOUT_SECONDS 120
@@ -19,10 +21,51 @@
  * a client from making libevent buffer a large one first. */
 #define SERVER_BODY_MAX_BYTES (64u * 1024)
 
+/* Seconds the listener pauses after accept() fails for lack of file
+ * descriptors or memory, so that the loop does not spin on a listening
+ * socket that stays readable. */
+#define SERVER_ACCEPT_PAUSE_SECONDS 1
+
 struct server {
     struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    struct event *resume_accept;
+    unsigned accept_errors; /* since the last log line */
     SSL_CTX *tls;
 };
+
+static void
+on_resume_accept(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *server = arg;
+
+    if (server->bound != NULL)
+        evconnlistener_enable(evhttp_bound_socket_get_listener(server->bound));
+}
+
+/*
+ * accept() failed with an error other than a retriable one, usually
+ * EMFILE or ENFILE. The listener stays readable, so it is disabled for a
+ * moment instead of being retried at once, and the failure is logged once
+ * per pause with the count since the previous line.
+ */
+static void
+on_accept_error(struct evconnlistener *listener, void *arg)
+{
+    struct server *server = arg;
+    struct timeval pause = {.tv_sec = SERVER_ACCEPT_PAUSE_SECONDS};
+    int code = EVUTIL_SOCKET_ERROR();
+
+    server->accept_errors++;
+    evconnlistener_disable(listener);
+    if (evtimer_pending(server->resume_accept, NULL))
+        return;
+    pg_log(PG_LOG_ERROR, "accept_failed",
+           "error=\"%s\" count=%u pause_s=%d", evutil_socket_error_to_string(code),
+           server->accept_errors, SERVER_ACCEPT_PAUSE_SECONDS);
+    server->accept_errors = 0;
+    evtimer_add(server->resume_accept, &pause);
+}
 
 static struct bufferevent *
 tls_bufferevent(struct event_base *base, void *arg)
@@ -94,14 +137,23 @@ server_new(struct event_base *base, const struct config *cfg,
     evhttp_set_timeout(server->http, SERVER_CONNECTION_TIMEOUT_SECONDS);
     evhttp_set_gencb(server->http, handlers_dispatch, handlers);
 
-    if (evhttp_bind_socket(server->http, cfg->listen_host,
-                           cfg->listen_port) != 0) {
+    server->bound = evhttp_bind_socket_with_handle(
+        server->http, cfg->listen_host, cfg->listen_port);
+    if (server->bound == NULL) {
         pg_error_set(err, 500, PG_ERR_CONFIG,
                      "cannot listen on %s port %u: %s; choose another "
                      "address with --listen or listen:",
                      cfg->listen_host, cfg->listen_port, strerror(errno));
         goto fail;
     }
+    server->resume_accept = evtimer_new(base, on_resume_accept, server);
+    if (server->resume_accept == NULL) {
+        pg_error_set(err, 500, PG_ERR_INTERNAL,
+                     "out of memory while starting the HTTP server");
+        goto fail;
+    }
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(server->bound),
+                                on_accept_error);
     return server;
 
 fail:
@@ -110,10 +162,23 @@ fail:
 }
 
 void
+server_stop_accepting(struct server *server)
+{
+    if (server == NULL || server->bound == NULL)
+        return;
+    evhttp_del_accept_socket(server->http, server->bound);
+    server->bound = NULL;
+    if (server->resume_accept != NULL)
+        event_del(server->resume_accept);
+}
+
+void
 server_free(struct server *server)
 {
     if (server == NULL)
         return;
+    if (server->resume_accept != NULL)
+        event_free(server->resume_accept);
     if (server->http != NULL)
         evhttp_free(server->http);
     SSL_CTX_free(server->tls);

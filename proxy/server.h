@@ -20,6 +20,9 @@ struct server;
 struct server *server_new(struct event_base *base, const struct config *cfg,
                           struct handlers *handlers, struct pg_error **err);
 
+/* Closes the listening socket; connections already open go on. */
+void server_stop_accepting(struct server *server);
+
 /* Closes the listener and every connection; accepts NULL. */
 void server_free(struct server *server);
 
