@@ -49,13 +49,22 @@ on_resume_accept(evutil_socket_t fd, short what, void *arg)
  * moment instead of being retried at once, and the failure is logged once
  * per pause with the count since the previous line.
  */
+/*
+ * The server whose listener failed. libevent passes the error callback the
+ * listener's own argument, which belongs to evhttp, so the server is found
+ * here; a process runs one server.
+ */
+static struct server *accepting_server;
+
 static void
 on_accept_error(struct evconnlistener *listener, void *arg)
 {
-    struct server *server = arg;
+    struct server *server = accepting_server;
     struct timeval pause = {.tv_sec = SERVER_ACCEPT_PAUSE_SECONDS};
     int code = EVUTIL_SOCKET_ERROR();
 
+    if (server == NULL)
+        return;
     server->accept_errors++;
     evconnlistener_disable(listener);
     if (evtimer_pending(server->resume_accept, NULL))
@@ -152,6 +161,7 @@ server_new(struct event_base *base, const struct config *cfg,
                      "out of memory while starting the HTTP server");
         goto fail;
     }
+    accepting_server = server;
     evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(server->bound),
                                 on_accept_error);
     return server;
@@ -177,6 +187,8 @@ server_free(struct server *server)
 {
     if (server == NULL)
         return;
+    if (accepting_server == server)
+        accepting_server = NULL;
     if (server->resume_accept != NULL)
         event_free(server->resume_accept);
     if (server->http != NULL)
