@@ -623,6 +623,7 @@ START_TEST(config_builtin_defaults)
     ck_assert_str_eq(cfg->log_level, "info");
     ck_assert_uint_eq(cfg->workers, 0);
     ck_assert_uint_eq(cfg->verdict_wait_seconds, 60);
+    ck_assert_uint_eq(cfg->shutdown_grace_seconds, 30);
     ck_assert_uint_eq(cfg->connect_timeout_seconds, 10);
     ck_assert_uint_eq(cfg->low_speed_timeout_seconds, 30);
     ck_assert_uint_eq(cfg->lmdb_map_size, 4ull * 1024 * 1024 * 1024);
@@ -898,7 +899,8 @@ START_TEST(config_unknown_key)
                       "listn: 127.0.0.1:5000\n",
                       "pullgate.yaml:3: unknown key \"listn\"; known keys are "
                       "listen, tls, cache_dir, policy, log_level, workers, "
-                      "verdict_wait_seconds, upstream_connect_timeout_seconds, "
+                      "verdict_wait_seconds, shutdown_grace_seconds, "
+                      "upstream_connect_timeout_seconds, "
                       "upstream_low_speed_timeout_seconds, lmdb_map_size_mib, "
                       "inspector, upstreams");
 }
