@@ -1267,20 +1267,53 @@ out:
 }
 
 /*
- * Tells whether a USER value runs as root: "", or a user part (before any
- * ':') of "root" or of zeros only ("0", "0:0", "root:wheel").
+ * Returns true when the len bytes at text are a decimal integer as Go's
+ * strconv.Atoi reads it (an optional '+' or '-', then digits) and the
+ * integer is a multiple of 2^32. A runtime that converts the parsed uid
+ * to uint32 keeps it modulo 2^32, so "4294967296" and "-0" become uid 0.
+ * The remainder is computed digit by digit, so numbers of any length
+ * count, even those too large for Go's int, which a runtime would fail to
+ * start instead.
+ */
+static bool
+uid_is_zero(const char *text, size_t len)
+{
+    uint64_t remainder = 0;
+    size_t i = 0;
+
+    if (len > 0 && (text[0] == '+' || text[0] == '-'))
+        i++;
+    if (i == len)
+        return false;
+    for (; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return false;
+        remainder =
+            (remainder * 10 + (uint64_t)(text[i] - '0')) % ((uint64_t)1 << 32);
+    }
+    return remainder == 0;
+}
+
+/*
+ * Tells whether a USER value runs as root. runc, containerd and moby
+ * read the uid part, before the first ':', as the default user (root)
+ * when it is empty, as a uid when it is an integer, and as a user name
+ * otherwise. So "", ":0", "root", "0", "+0", "0000" and "4294967296:1"
+ * run as root.
+ * NOTE: another name with uid 0 in the image's /etc/passwd, such as
+ * "toor", also runs as root, but the document does not carry file
+ * contents, so such a name passes this rule.
  */
 static bool
 user_is_root(const char *user)
 {
     size_t length = strcspn(user, ":");
-    size_t zeros = strspn(user, "0");
 
-    if (user[0] == '\0')
+    if (length == 0)
         return true;
     if (length == 4 && memcmp(user, "root", 4) == 0)
         return true;
-    return length > 0 && zeros >= length;
+    return uid_is_zero(user, length);
 }
 
 static int

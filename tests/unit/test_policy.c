@@ -520,9 +520,31 @@ END_TEST
  * require_non_root.
  */
 
+/* USER values that run as root, as JSON. Runtimes read an empty uid part
+ * as root, and a numeric uid with an optional sign, modulo 2^32. */
 static const char *const root_users[] = {
-    "\"\"",           "\"root\"", "\"0\"", "\"0:0\"",
-    "\"root:wheel\"", "\"00\"",   "null",  "7",
+    "\"\"",
+    "\"root\"",
+    "\"0\"",
+    "\"0:0\"",
+    "\"root:wheel\"",
+    "\"00\"",
+    "null",
+    "7",
+    "\":0\"",
+    "\":\"",
+    "\":1000\"",
+    "\"+0\"",
+    "\"-0\"",
+    "\"0000\"",
+    "\"+0:1000\"",
+    "\"4294967296\"",
+    "\"-4294967296\"",
+    "\"+4294967296:0\"",
+    "\"8589934592\"",
+    "\"18446744073709551616\"",
+    "\"000000000000000000000000000004294967296\"",
+    "\"340282366920938463463374607431768211456\"",
 };
 
 START_TEST(root_fires)
@@ -544,7 +566,10 @@ START_TEST(root_fires)
 END_TEST
 
 static const char *const non_root_users[] = {
-    "1000", "nobody", "1000:0", "rooty", "65532:65532", "app:root", "0x",
+    "1000",        "nobody", "1000:0", "rooty", "65532:65532", "app:root",
+    "0x",          "65534",  "+1000",  "-1",    "4294967295",  "4294967297",
+    "-4294967295", "+",      "-",      "+-0",   "0 ",          " 0",
+    "0_0",         "1e0",    "ROOT",   "root ", "0x0",
 };
 
 START_TEST(root_does_not_fire)
