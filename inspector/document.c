@@ -35,10 +35,17 @@
  *                      "entries", "bytes"}], in manifest order; "size" is
  *                      the compressed size, "bytes" the decompressed size
  *   files              [{"path", "layer", "type", "mode", "size", "uid",
- *                      "gid", "link", "target"}], every entry of every
- *                      layer in order; "layer" is the layer's index,
- *                      "link" appears only on symlinks and hard links and
- *                      "target" only on whiteouts (see layer.c)
+ *                      "gid", "link", "target", "raw_path"}], every entry
+ *                      of every layer in order; "layer" is the layer's
+ *                      index, "link" appears only on symlinks and hard
+ *                      links and "target" only on whiteouts (see layer.c).
+ *                      "path", a hard link's "link" and "target" have "."
+ *                      and ".." resolved lexically, as runtimes resolve
+ *                      them before unpacking, and never go above the
+ *                      root. "raw_path", the name as the layer has it,
+ *                      appears only when that name has a ".." segment,
+ *                      such as "root/.aws/x/../credentials" for the path
+ *                      "root/.aws/credentials".
  *   summary            {"layers": N, "files": N, "setuid_files": [path],
  *                      "world_writable": [path]}
  *
@@ -68,6 +75,17 @@
  * Missing optional fields of the image config take the defaults above.
  * A field present with the wrong JSON type fails the inspection, because
  * a runtime would reject the image or read it differently than we do.
+ *
+ * Container runtimes decode the image config and the manifest with Go's
+ * encoding/json, which matches member names to fields without regard to
+ * case, and the last matching member wins. So "user" is read as User, and
+ * a config with both "User": "1000" and "user": "0" runs as root. The
+ * image config's fields are therefore found the same way here, and an
+ * object of the image config or the manifest with two members that match
+ * one field read here fails the inspection.
+ * NOTE: the manifest's members are still read only as spelled, so
+ * "Annotations" alone is missing from the document, and a manifest whose
+ * layer list is spelled "Layers" fails for lack of "layers".
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -288,6 +306,204 @@ copy_string(json_t *out, const char *out_key, const json_t *object,
     if (value == NULL)
         return set_new(out, out_key, json_string(""), err);
     return set_new(out, out_key, json_incref(value), err);
+}
+
+/* ---- member names, matched as Go's encoding/json matches them ---- */
+
+/* UTF-8 forms of the only two non-ASCII characters that Unicode simple
+ * case folding, which encoding/json applies to names, maps to ASCII. */
+#define LONG_S_UTF8 "\xc5\xbf"          /* U+017F, folds to 's' */
+#define KELVIN_SIGN_UTF8 "\xe2\x84\xaa" /* U+212A, folds to 'k' */
+
+/* The members of the manifest that the document reads. */
+static const char *const manifest_fields[] = {
+    "mediaType", "config", "layers", "annotations", NULL,
+};
+
+/* The members of a descriptor (the config and each layer) that the gate
+ * and the document read. */
+static const char *const descriptor_fields[] = {
+    "mediaType",
+    "digest",
+    "size",
+    NULL,
+};
+
+/* The members of the image config, of its "config" and "rootfs" objects
+ * and of each "history" entry that the document reads. */
+static const char *const image_config_fields[] = {
+    "created", "architecture", "os",      "variant",
+    "config",  "rootfs",       "history", NULL,
+};
+static const char *const container_config_fields[] = {
+    "User",       "Env", "ExposedPorts", "Volumes", "Labels",
+    "Entrypoint", "Cmd", "WorkingDir",   NULL,
+};
+static const char *const rootfs_fields[] = {"diff_ids", NULL};
+static const char *const history_fields[] = {
+    "created", "created_by", "empty_layer", "comment", NULL,
+};
+
+static char
+ascii_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/*
+ * Returns true when the member name matches field, an ASCII name, as
+ * encoding/json matches them: equal after Unicode simple case folding.
+ * Besides ASCII letters in either case, that makes U+017F match 's' and
+ * U+212A match 'k', so "User" spelled with U+017F is still User.
+ */
+static bool
+member_name_matches(const char *name, const char *field)
+{
+    for (; *field != '\0'; field++) {
+        char lower = ascii_lower(*field);
+
+        if (ascii_lower(*name) == lower)
+            name++;
+        else if (lower == 's' &&
+                 strncmp(name, LONG_S_UTF8, strlen(LONG_S_UTF8)) == 0)
+            name += strlen(LONG_S_UTF8);
+        else if (lower == 'k' &&
+                 strncmp(name, KELVIN_SIGN_UTF8, strlen(KELVIN_SIGN_UTF8)) == 0)
+            name += strlen(KELVIN_SIGN_UTF8);
+        else
+            return false;
+    }
+    return *name == '\0';
+}
+
+/*
+ * Finds the member of object that matches field and stores its name in
+ * *name, or NULL when there is none or object is not an object. Returns
+ * -1 with a 403 error when two or more members match, because runtimes
+ * apply the last of them, or merge them when they are objects, so the
+ * value that runs may not be the one pullgate reads. source ("image
+ * config", "manifest") and where ("config", "layers[0]") place the object
+ * in messages.
+ */
+static int
+member_find(const json_t *object, const char *field, const char *source,
+            const char *where, const char **name, struct pg_error **err)
+{
+    const char *key;
+    json_t *value;
+
+    *name = NULL;
+    json_object_foreach((json_t *)object, key, value)
+    {
+        if (!member_name_matches(key, field))
+            continue;
+        if (*name != NULL) {
+            pg_error_set(err, 403, PG_ERR_DENIED,
+                         "%s has both \"%s\" and \"%s\" at %s; container "
+                         "runtimes read such keys without regard to case, "
+                         "so the value that applies is ambiguous",
+                         source, *name, key, where);
+            return -1;
+        }
+        *name = key;
+    }
+    return 0;
+}
+
+/* Checks that no two members of object match one of fields. */
+static int
+check_fields(const json_t *object, const char *const *fields,
+             const char *source, const char *where, struct pg_error **err)
+{
+    const char *name;
+
+    for (size_t i = 0; fields[i] != NULL; i++) {
+        if (member_find(object, fields[i], source, where, &name, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * Checks the manifest, its config descriptor and each layer descriptor for
+ * members that runtimes would read as one field. A layer listed as both
+ * "digest" and "Digest" would be inspected under one digest and unpacked
+ * from the other.
+ */
+static int
+manifest_check_fields(const json_t *manifest, struct pg_error **err)
+{
+    const json_t *layer;
+    size_t i;
+
+    if (check_fields(manifest, manifest_fields, "manifest", "the top level",
+                     err) < 0 ||
+        check_fields(json_object_get(manifest, "config"), descriptor_fields,
+                     "manifest", "config", err) < 0)
+        return -1;
+    json_array_foreach(json_object_get(manifest, "layers"), i, layer)
+    {
+        char where[FIELD_NAME_MAX];
+
+        snprintf(where, sizeof(where), "layers[%zu]", i);
+        if (check_fields(layer, descriptor_fields, "manifest", where, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * Renames the member of object that matches each of fields to the field's
+ * own spelling, so that json_object_get finds what a runtime reads, such
+ * as "user" for "User". Returns -1 with an error when two members match
+ * one field or memory is short.
+ */
+static int
+rename_fields(json_t *object, const char *const *fields, const char *where,
+              struct pg_error **err)
+{
+    for (size_t i = 0; fields[i] != NULL; i++) {
+        const char *name;
+
+        if (member_find(object, fields[i], "image config", where, &name, err) <
+            0)
+            return -1;
+        if (name == NULL || strcmp(name, fields[i]) == 0)
+            continue;
+        /* The new key is set before the old one is deleted, because
+         * deleting frees the string that name points to. */
+        if (set_new(object, fields[i],
+                    json_incref(json_object_get(object, name)), err) < 0)
+            return -1;
+        json_object_del(object, name);
+    }
+    return 0;
+}
+
+/* Gives every member of the image config that the document reads the
+ * spelling the rest of this file looks up. */
+static int
+config_rename_fields(json_t *image_config, struct pg_error **err)
+{
+    json_t *item;
+    size_t i;
+
+    if (rename_fields(image_config, image_config_fields, "the top level", err) <
+            0 ||
+        rename_fields(json_object_get(image_config, "config"),
+                      container_config_fields, "config", err) < 0 ||
+        rename_fields(json_object_get(image_config, "rootfs"), rootfs_fields,
+                      "rootfs", err) < 0)
+        return -1;
+    json_array_foreach(json_object_get(image_config, "history"), i, item)
+    {
+        char where[FIELD_NAME_MAX];
+
+        snprintf(where, sizeof(where), "history[%zu]", i);
+        if (rename_fields(item, history_fields, where, err) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* ---- source and manifest sections, shared by every kind of document ---- */
@@ -953,6 +1169,7 @@ document_file(const json_t *entry, size_t layer_index)
 {
     json_t *link = json_object_get(entry, "link");
     json_t *target = json_object_get(entry, "target");
+    json_t *raw_path = json_object_get(entry, "raw_path");
     json_t *file;
 
     file = json_pack(
@@ -965,7 +1182,8 @@ document_file(const json_t *entry, size_t layer_index)
     if (file == NULL)
         return NULL;
     if ((link != NULL && json_object_set(file, "link", link) < 0) ||
-        (target != NULL && json_object_set(file, "target", target) < 0)) {
+        (target != NULL && json_object_set(file, "target", target) < 0) ||
+        (raw_path != NULL && json_object_set(file, "raw_path", raw_path) < 0)) {
         json_decref(file);
         return NULL;
     }
@@ -1142,10 +1360,11 @@ inspector_build_document(const char *manifest_digest, const json_t *manifest,
     json_t *document = NULL;
     json_t *result = NULL;
 
-    if (check_layer_count(manifest, n_layers, err) < 0)
+    if (manifest_check_fields(manifest, err) < 0 ||
+        check_layer_count(manifest, n_layers, err) < 0)
         goto out;
     image_config = config_load(config_bytes, config_len, err);
-    if (image_config == NULL)
+    if (image_config == NULL || config_rename_fields(image_config, err) < 0)
         goto out;
 
     document = document_start("image", manifest_digest, manifest, reference);

@@ -84,11 +84,14 @@ json_t *inspector_json_text(const char *text, size_t len);
  * whose media type misnames its compression is still listed as it is.
  * Returns {"digest", "media_type", "size", "entries": N, "bytes": N,
  * "files": [{"path", "type", "mode", "size", "uid", "gid", "link",
- * "target"}]} or NULL with an error naming the limit or the corruption.
- * "size" is the file's size and "bytes" the decompressed bytes read.
- * "link" appears on symlinks and hard links, "target" on whiteouts. The
- * caller owns the result. Runs for as long as reading the layer takes:
- * worker threads only.
+ * "target", "raw_path"}]} or NULL with an error naming the limit or the
+ * corruption. "path" is the entry's name cleaned as runtimes clean it
+ * before unpacking: "." and ".." resolved lexically, never above the
+ * root. "size" is the file's size and "bytes" the decompressed bytes
+ * read. "link" appears on symlinks and hard links, "target" on whiteouts,
+ * and "raw_path", the name as the archive has it, only when that name has
+ * a ".." segment. The caller owns the result. Runs for as long as reading
+ * the layer takes: worker threads only.
  */
 json_t *inspector_list_layer(const char *path, const char *digest,
                              const char *media_type,

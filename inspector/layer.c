@@ -54,12 +54,29 @@ struct layer_scan {
     json_t *files;
 };
 
+/* Returns the length of the path in path[0..len) without its last
+ * segment: the position of its last '/', or 0. */
+static size_t
+path_parent_length(const char *path, size_t len)
+{
+    while (len > 0 && path[len - 1] != '/')
+        len--;
+    return len > 0 ? len - 1 : 0;
+}
+
 /*
- * Returns a new string holding the lexical form of a tar path: empty and
- * "." segments are dropped, so leading "./" and "/" and trailing "/" go,
- * and ".." segments are kept as they are. Nothing on disk is consulted.
- * The root itself becomes ".". Returns NULL when memory is short; the
- * caller frees the result.
+ * Returns a new string holding the path a tar entry name unpacks to.
+ * containerd, moby and containers/storage clean a name lexically, as Go's
+ * filepath.Join("/", name) does, before they write it under the root, and
+ * the policy must match the path they write. Empty and "." segments are
+ * dropped, and ".." removes the segment before it, or nothing at the
+ * root, so "../../etc/passwd" becomes "etc/passwd". The result has no
+ * leading or trailing '/', and the root itself becomes ".". Nothing on
+ * disk is consulted.
+ * NOTE: runtimes also follow symlinks that earlier entries created in the
+ * parent directories, so "x/credentials" under a symlink "x" pointing to
+ * "/root/.aws" is listed as written although it lands elsewhere.
+ * Returns NULL when memory is short. The caller frees the result.
  */
 static char *
 path_normalize(const char *raw)
@@ -75,7 +92,9 @@ path_normalize(const char *raw)
     while (*segment != '\0') {
         size_t len = strcspn(segment, "/");
 
-        if (len > 0 && !(len == 1 && segment[0] == '.')) {
+        if (len == 2 && segment[0] == '.' && segment[1] == '.') {
+            used = path_parent_length(out, used);
+        } else if (len > 0 && !(len == 1 && segment[0] == '.')) {
             if (used > 0)
                 out[used++] = '/';
             memcpy(out + used, segment, len);
@@ -90,6 +109,24 @@ path_normalize(const char *raw)
         out[used++] = '.';
     out[used] = '\0';
     return out;
+}
+
+/* Returns true when path has a ".." segment, which path_normalize
+ * resolves against the segments before it. */
+static bool
+path_has_parent_segment(const char *path)
+{
+    const char *segment = path;
+
+    for (;;) {
+        size_t len = strcspn(segment, "/");
+
+        if (len == 2 && segment[0] == '.' && segment[1] == '.')
+            return true;
+        if (segment[len] == '\0')
+            return false;
+        segment += len + 1;
+    }
 }
 
 /*
@@ -214,9 +251,10 @@ entry_names_get(struct archive_entry *entry, struct entry_names *names)
 }
 
 /*
- * Adds "link" for symlinks and hard links. A hard link names another
- * entry of the archive, so its target is normalized like a path. A
- * symlink's target is resolved at run time and is kept as written.
+ * Adds "link" for symlinks and hard links. Runtimes resolve a hard link's
+ * target under the root when they unpack it, so it is normalized like an
+ * entry's path. A symlink's target is resolved at run time and is kept as
+ * written.
  */
 static int
 entry_set_link(json_t *file, const struct entry_names *names)
@@ -264,6 +302,11 @@ entry_to_json(struct archive_entry *entry, const struct entry_names *names)
     if (file == NULL || entry_set_link(file, names) < 0)
         goto out;
     if (target != NULL && json_set_text(file, "target", target) < 0)
+        goto out;
+    /* Only ".." changes which file a name refers to, so a name that just
+     * has "./" or a trailing '/' keeps no raw form. */
+    if (path_has_parent_segment(names->path) &&
+        json_set_text(file, "raw_path", names->path) < 0)
         goto out;
 
     result = file;

@@ -406,9 +406,20 @@ static const char *const normalize_cases[][2] = {
     {"./etc/hosts", "etc/hosts"},
     {"/usr/bin/", "usr/bin"},
     {"a//b/./c/", "a/b/c"},
-    {"../escape", "../escape"},
-    {"./../a/../b", "../a/../b"},
     {"//./x", "x"},
+    {"./a/./b/", "a/b"},
+    {"a/../b", "b"},
+    {"root/.aws/x/../credentials", "root/.aws/credentials"},
+    {"../../etc/passwd", "etc/passwd"},
+    {"/../../etc/passwd", "etc/passwd"},
+    {"..", "."},
+    {"../", "."},
+    {"a/b/../../..", "."},
+    {"a/b/c/../../d", "a/d"},
+    {"../escape", "escape"},
+    {"./../a/../b", "b"},
+    {"a/.../b", "a/.../b"},
+    {"..a/b..", "..a/b.."},
 };
 
 START_TEST(normalize_table)
@@ -417,6 +428,23 @@ START_TEST(normalize_table)
 
     ck_assert_str_eq(path, normalize_cases[_i][1]);
     free(path);
+}
+END_TEST
+
+static const struct {
+    const char *path;
+    bool parent;
+} parent_segment_cases[] = {
+    {"a/../b", true}, {"..", true},     {"../x", true},  {"x/..", true},
+    {"x/../", true},  {"a/b", false},   {"./a/", false}, {"a/.../b", false},
+    {"..a/b", false}, {"a/b..", false}, {"", false},     {"/", false},
+};
+
+START_TEST(parent_segment_table)
+{
+    ck_assert_msg(path_has_parent_segment(parent_segment_cases[_i].path) ==
+                      parent_segment_cases[_i].parent,
+                  "%s", parent_segment_cases[_i].path);
 }
 END_TEST
 
@@ -480,24 +508,28 @@ struct expected_file {
     json_int_t gid;
     const char *link;
     const char *target;
+    const char *raw_path;
 };
 
 static const struct expected_file sample_expected[SAMPLE_COUNT] = {
-    {".", "dir", 0755, 0, 0, 0, NULL, NULL},
-    {"etc", "dir", 0755, 0, 0, 0, NULL, NULL},
-    {"etc/hosts", "file", 0644, 12, 0, 0, NULL, NULL},
-    {"usr/bin/sudo", "file", 04755, 100, 0, 0, NULL, NULL},
-    {"usr/bin/sudoedit", "hardlink", 04755, 0, 0, 0, "usr/bin/sudo", NULL},
-    {"usr/bin/sh", "symlink", 0777, 0, 0, 0, "/bin/bash", NULL},
-    {"tmp", "dir", 01777, 0, 0, 0, NULL, NULL},
-    {"srv/shared", "dir", 0777, 0, 0, 0, NULL, NULL},
-    {"var/cache/.wh.apt", "whiteout", 0644, 0, 0, 0, NULL, "var/cache/apt"},
-    {"opt/app/.wh..wh..opq", "opaque_whiteout", 0644, 0, 0, 0, NULL, "opt/app"},
-    {"../escape/evil", "file", 0644, 4, 0, 0, NULL, NULL},
-    {"abs/path", "file", 02600, 4, 1000, 1001, NULL, NULL},
-    {"dev/null", "char", 0666, 0, 0, 0, NULL, NULL},
-    {"run/fifo", "fifo", 0600, 0, 0, 0, NULL, NULL},
-    {".wh..wh.plnk", "dir", 0700, 0, 0, 0, NULL, NULL},
+    {".", "dir", 0755, 0, 0, 0, NULL, NULL, NULL},
+    {"etc", "dir", 0755, 0, 0, 0, NULL, NULL, NULL},
+    {"etc/hosts", "file", 0644, 12, 0, 0, NULL, NULL, NULL},
+    {"usr/bin/sudo", "file", 04755, 100, 0, 0, NULL, NULL, NULL},
+    {"usr/bin/sudoedit", "hardlink", 04755, 0, 0, 0, "usr/bin/sudo", NULL,
+     NULL},
+    {"usr/bin/sh", "symlink", 0777, 0, 0, 0, "/bin/bash", NULL, NULL},
+    {"tmp", "dir", 01777, 0, 0, 0, NULL, NULL, NULL},
+    {"srv/shared", "dir", 0777, 0, 0, 0, NULL, NULL, NULL},
+    {"var/cache/.wh.apt", "whiteout", 0644, 0, 0, 0, NULL, "var/cache/apt",
+     NULL},
+    {"opt/app/.wh..wh..opq", "opaque_whiteout", 0644, 0, 0, 0, NULL, "opt/app",
+     NULL},
+    {"escape/evil", "file", 0644, 4, 0, 0, NULL, NULL, "../escape/evil"},
+    {"abs/path", "file", 02600, 4, 1000, 1001, NULL, NULL, NULL},
+    {"dev/null", "char", 0666, 0, 0, 0, NULL, NULL, NULL},
+    {"run/fifo", "fifo", 0600, 0, 0, 0, NULL, NULL, NULL},
+    {".wh..wh.plnk", "dir", 0700, 0, 0, 0, NULL, NULL, NULL},
 };
 
 static void
@@ -517,7 +549,48 @@ assert_file(const json_t *file, const struct expected_file *expected)
         ck_assert_ptr_null(json_object_get(file, "target"));
     else
         ck_assert_str_eq(str_at(file, "target"), expected->target);
+    if (expected->raw_path == NULL)
+        ck_assert_ptr_null(json_object_get(file, "raw_path"));
+    else
+        ck_assert_str_eq(str_at(file, "raw_path"), expected->raw_path);
 }
+
+/* Names with ".." segments, as a layer that hides a file from path
+ * patterns would write them. */
+static const struct entry_spec parent_entries[] = {
+    {"root/.aws/x/../credentials", SPEC_FILE, 0600, 5, NULL, 0, 0},
+    {"../../etc/passwd", SPEC_FILE, 0644, 5, NULL, 0, 0},
+    {"a/../b", SPEC_FILE, 0644, 0, NULL, 0, 0},
+    {"./a/./b/", SPEC_DIR, 0755, 0, NULL, 0, 0},
+    {"..", SPEC_DIR, 0755, 0, NULL, 0, 0},
+    {"usr/bin/cred", SPEC_HARDLINK, 0600, 0,
+     "usr/../root/.aws/x/../credentials", 0, 0},
+    {"usr/bin/up", SPEC_HARDLINK, 0644, 0, "../../etc/passwd", 0, 0},
+    {"usr/lib/sh", SPEC_SYMLINK, 0777, 0, "../bin/../sh", 0, 0},
+    {"var/x/../.wh.cache", SPEC_FILE, 0644, 0, NULL, 0, 0},
+    {"opt/app/sub/../.wh..wh..opq", SPEC_FILE, 0644, 0, NULL, 0, 0},
+    {"../.wh.etc", SPEC_FILE, 0644, 0, NULL, 0, 0},
+};
+
+#define PARENT_COUNT (sizeof(parent_entries) / sizeof(parent_entries[0]))
+
+static const struct expected_file parent_expected[PARENT_COUNT] = {
+    {"root/.aws/credentials", "file", 0600, 5, 0, 0, NULL, NULL,
+     "root/.aws/x/../credentials"},
+    {"etc/passwd", "file", 0644, 5, 0, 0, NULL, NULL, "../../etc/passwd"},
+    {"b", "file", 0644, 0, 0, 0, NULL, NULL, "a/../b"},
+    {"a/b", "dir", 0755, 0, 0, 0, NULL, NULL, NULL},
+    {".", "dir", 0755, 0, 0, 0, NULL, NULL, "../"},
+    {"usr/bin/cred", "hardlink", 0600, 0, 0, 0, "root/.aws/credentials", NULL,
+     NULL},
+    {"usr/bin/up", "hardlink", 0644, 0, 0, 0, "etc/passwd", NULL, NULL},
+    {"usr/lib/sh", "symlink", 0777, 0, 0, 0, "../bin/../sh", NULL, NULL},
+    {"var/.wh.cache", "whiteout", 0644, 0, 0, 0, NULL, "var/cache",
+     "var/x/../.wh.cache"},
+    {"opt/app/.wh..wh..opq", "opaque_whiteout", 0644, 0, 0, 0, NULL, "opt/app",
+     "opt/app/sub/../.wh..wh..opq"},
+    {".wh.etc", "whiteout", 0644, 0, 0, 0, NULL, "etc", "../.wh.etc"},
+};
 
 /* Runs once per compression: _i is an enum compression. */
 START_TEST(layer_list_sample)
@@ -545,6 +618,27 @@ START_TEST(layer_list_sample)
     ck_assert_uint_eq(json_array_size(files), SAMPLE_COUNT);
     for (size_t i = 0; i < SAMPLE_COUNT; i++)
         assert_file(json_array_get(files, i), &sample_expected[i]);
+    json_decref(layer);
+}
+END_TEST
+
+/* Paths and hard link targets are listed with ".." resolved as runtimes
+ * resolve them, and a name with ".." keeps its raw form beside the path. */
+START_TEST(layer_list_parent_segments)
+{
+    const char *path = write_layer("parent.tar", COMPRESSION_NONE,
+                                   parent_entries, PARENT_COUNT);
+    struct pg_error *err = NULL;
+    json_t *layer;
+    json_t *files;
+
+    layer =
+        inspector_list_layer(path, TEST_DIGEST, TAR_LAYER, &loose_limits, &err);
+    ck_assert_ptr_null(err);
+    files = json_object_get(layer, "files");
+    ck_assert_uint_eq(json_array_size(files), PARENT_COUNT);
+    for (size_t i = 0; i < PARENT_COUNT; i++)
+        assert_file(json_array_get(files, i), &parent_expected[i]);
     json_decref(layer);
 }
 END_TEST
@@ -1440,6 +1534,274 @@ START_TEST(document_config_duplicate_key)
 }
 END_TEST
 
+/* ---- member names that runtimes read without regard to case ---- */
+
+static const struct {
+    const char *name;
+    const char *field;
+    bool matches;
+} name_match_cases[] = {
+    {"User", "User", true},
+    {"user", "User", true},
+    {"USER", "User", true},
+    {"U" LONG_S_UTF8 "er", "User", true},
+    {"u" LONG_S_UTF8 "ER", "User", true},
+    {"Wor" KELVIN_SIGN_UTF8 "ingDir", "WorkingDir", true},
+    {"DIFF_IDS", "diff_ids", true},
+    {"Users", "User", false},
+    {"Use", "User", false},
+    {"", "User", false},
+    {"U_er", "User", false},
+    {"\303\234ser", "User", false},
+    {"U" LONG_S_UTF8, "Us", true},
+    {"U\xc5", "Us", false},
+    {"diff-ids", "diff_ids", false},
+};
+
+START_TEST(name_match_table)
+{
+    ck_assert_msg(member_name_matches(name_match_cases[_i].name,
+                                      name_match_cases[_i].field) ==
+                      name_match_cases[_i].matches,
+                  "%s against %s", name_match_cases[_i].name,
+                  name_match_cases[_i].field);
+}
+END_TEST
+
+#define AMBIGUOUS_REASON                                                       \
+    "; container runtimes read such keys without regard to case, so the "      \
+    "value that applies is ambiguous"
+
+struct ambiguous_case {
+    const char *json;
+    const char *message;
+};
+
+/* Image configs with two members that runtimes read as one field. */
+static const struct ambiguous_case ambiguous_config_cases[] = {
+    {"{\"config\": {\"User\": \"1000\", \"user\": \"0\"}}",
+     "image sha256:m: image config has both \"User\" and \"user\" at "
+     "config" AMBIGUOUS_REASON},
+    {"{\"config\": {\"user\": \"1000\", \"USER\": \"0\"}}",
+     "image sha256:m: image config has both \"user\" and \"USER\" at "
+     "config" AMBIGUOUS_REASON},
+    {"{\"config\": {\"User\": \"1000\", \"U" LONG_S_UTF8 "er\": \"0\"}}",
+     "image sha256:m: image config has both \"User\" and \"U" LONG_S_UTF8
+     "er\" "
+     "at config" AMBIGUOUS_REASON},
+    {"{\"config\": {\"User\": \"1000\"}, \"Config\": {\"User\": \"0\"}}",
+     "image sha256:m: image config has both \"config\" and \"Config\" at "
+     "the top level" AMBIGUOUS_REASON},
+    {"{\"config\": {\"Env\": [], \"ENV\": [\"LD_PRELOAD=/x.so\"]}}",
+     "image sha256:m: image config has both \"Env\" and \"ENV\" at "
+     "config" AMBIGUOUS_REASON},
+    {"{\"config\": {\"ExposedPorts\": {}, \"exposedPorts\": {}}}",
+     "image sha256:m: image config has both \"ExposedPorts\" and "
+     "\"exposedPorts\" at config" AMBIGUOUS_REASON},
+    {"{\"config\": {\"Volumes\": {}, \"volumes\": {}}}",
+     "image sha256:m: image config has both \"Volumes\" and \"volumes\" at "
+     "config" AMBIGUOUS_REASON},
+    {"{\"config\": {\"Labels\": {}, \"labels\": {}}}",
+     "image sha256:m: image config has both \"Labels\" and \"labels\" at "
+     "config" AMBIGUOUS_REASON},
+    {"{\"config\": {\"Entrypoint\": [], \"EntryPoint\": [\"/bin/sh\"]}}",
+     "image sha256:m: image config has both \"Entrypoint\" and "
+     "\"EntryPoint\" at config" AMBIGUOUS_REASON},
+    {"{\"config\": {\"Cmd\": [], \"cmd\": [\"sh\"]}}",
+     "image sha256:m: image config has both \"Cmd\" and \"cmd\" at "
+     "config" AMBIGUOUS_REASON},
+    {"{\"config\": {\"WorkingDir\": \"/\", "
+     "\"Wor" KELVIN_SIGN_UTF8 "ingDir\": \"/root\"}}",
+     "image sha256:m: image config has both \"WorkingDir\" and "
+     "\"Wor" KELVIN_SIGN_UTF8 "ingDir\" at config" AMBIGUOUS_REASON},
+    {"{\"os\": \"linux\", \"OS\": \"windows\"}",
+     "image sha256:m: image config has both \"os\" and \"OS\" at the top "
+     "level" AMBIGUOUS_REASON},
+    {"{\"architecture\": \"amd64\", \"Architecture\": \"arm64\"}",
+     "image sha256:m: image config has both \"architecture\" and "
+     "\"Architecture\" at the top level" AMBIGUOUS_REASON},
+    {"{\"variant\": \"v7\", \"Variant\": \"v8\"}",
+     "image sha256:m: image config has both \"variant\" and \"Variant\" at "
+     "the top level" AMBIGUOUS_REASON},
+    {"{\"created\": \"2024\", \"Created\": \"2025\"}",
+     "image sha256:m: image config has both \"created\" and \"Created\" at "
+     "the top level" AMBIGUOUS_REASON},
+    {"{\"history\": [], \"History\": []}",
+     "image sha256:m: image config has both \"history\" and \"History\" at "
+     "the top level" AMBIGUOUS_REASON},
+    {"{\"rootfs\": {}, \"RootFS\": {}}",
+     "image sha256:m: image config has both \"rootfs\" and \"RootFS\" at "
+     "the top level" AMBIGUOUS_REASON},
+    {"{\"rootfs\": {\"diff_ids\": [], \"Diff_IDs\": []}}",
+     "image sha256:m: image config has both \"diff_ids\" and \"Diff_IDs\" "
+     "at rootfs" AMBIGUOUS_REASON},
+    {"{\"history\": [{}, {\"created_by\": \"a\", \"Created_By\": \"b\"}]}",
+     "image sha256:m: image config has both \"created_by\" and "
+     "\"Created_By\" at history[1]" AMBIGUOUS_REASON},
+    {"{\"history\": [{\"created\": \"a\", \"CREATED\": \"b\"}]}",
+     "image sha256:m: image config has both \"created\" and \"CREATED\" at "
+     "history[0]" AMBIGUOUS_REASON},
+    {"{\"history\": [{\"empty_layer\": true, \"Empty_Layer\": false}]}",
+     "image sha256:m: image config has both \"empty_layer\" and "
+     "\"Empty_Layer\" at history[0]" AMBIGUOUS_REASON},
+    {"{\"history\": [{\"comment\": \"a\", \"Comment\": \"b\"}]}",
+     "image sha256:m: image config has both \"comment\" and \"Comment\" at "
+     "history[0]" AMBIGUOUS_REASON},
+};
+
+START_TEST(config_ambiguous_key)
+{
+    const struct ambiguous_case *c = &ambiguous_config_cases[_i];
+    json_t *manifest = parse("{\"config\": {}, \"layers\": []}");
+    struct pg_error *err = NULL;
+    json_t *document;
+
+    document = inspector_build_document("sha256:m", manifest, c->json,
+                                        strlen(c->json), NULL, 0, NULL, &err);
+    ck_assert_ptr_null(document);
+    assert_error(err, 403, PG_ERR_DENIED, c->message);
+    pg_error_free(err);
+    json_decref(manifest);
+}
+END_TEST
+
+/* Manifests with two members that runtimes read as one field. */
+static const struct ambiguous_case ambiguous_manifest_cases[] = {
+    {"{\"config\": {}, \"layers\": [], \"Layers\": []}",
+     "image sha256:m: manifest has both \"layers\" and \"Layers\" at the "
+     "top level" AMBIGUOUS_REASON},
+    {"{\"config\": {}, \"CONFIG\": {}, \"layers\": []}",
+     "image sha256:m: manifest has both \"config\" and \"CONFIG\" at the "
+     "top level" AMBIGUOUS_REASON},
+    {"{\"mediaType\": \"application/vnd.oci.image.manifest.v1+json\", "
+     "\"MediaType\": \"application/vnd.oci.image.index.v1+json\", "
+     "\"config\": {}, \"layers\": []}",
+     "image sha256:m: manifest has both \"mediaType\" and \"MediaType\" at "
+     "the top level" AMBIGUOUS_REASON},
+    {"{\"config\": {}, \"layers\": [], \"annotations\": {}, "
+     "\"Annotations\": {}}",
+     "image sha256:m: manifest has both \"annotations\" and \"Annotations\" "
+     "at the top level" AMBIGUOUS_REASON},
+    {"{\"config\": {\"digest\": \"sha256:c0\", \"Digest\": \"sha256:c1\"}, "
+     "\"layers\": []}",
+     "image sha256:m: manifest has both \"digest\" and \"Digest\" at "
+     "config" AMBIGUOUS_REASON},
+    {"{\"config\": {}, \"layers\": [{\"digest\": \"sha256:l0\"}, "
+     "{\"digest\": \"sha256:l1\", \"DIGEST\": \"sha256:l2\"}]}",
+     "image sha256:m: manifest has both \"digest\" and \"DIGEST\" at "
+     "layers[1]" AMBIGUOUS_REASON},
+    {"{\"config\": {}, \"layers\": [{\"mediaType\": \"" GZIP_LAYER "\", "
+     "\"mediatype\": \"" TAR_LAYER "\"}]}",
+     "image sha256:m: manifest has both \"mediaType\" and \"mediatype\" at "
+     "layers[0]" AMBIGUOUS_REASON},
+    {"{\"config\": {}, \"layers\": [{\"size\": 1, \"Size\": 2}]}",
+     "image sha256:m: manifest has both \"size\" and \"Size\" at "
+     "layers[0]" AMBIGUOUS_REASON},
+};
+
+START_TEST(manifest_ambiguous_key)
+{
+    const struct ambiguous_case *c = &ambiguous_manifest_cases[_i];
+    json_t *manifest = parse(c->json);
+    struct pg_error *err = NULL;
+    json_t *document;
+
+    document = inspector_build_document("sha256:m", manifest, "{}", 2, NULL, 0,
+                                        NULL, &err);
+    ck_assert_ptr_null(document);
+    assert_error(err, 403, PG_ERR_DENIED, c->message);
+    pg_error_free(err);
+    json_decref(manifest);
+}
+END_TEST
+
+/* A member spelled in another case is read as the field it matches, as
+ * runtimes read it. */
+START_TEST(config_key_case_folded)
+{
+    static const char config[] =
+        "{\"OS\": \"linux\", \"Architecture\": \"arm\", \"VARIANT\": \"v7\", "
+        "\"Created\": \"2024-05-01T10:00:00Z\", "
+        "\"CONFIG\": {\"u" LONG_S_UTF8 "er\": \"0\", \"env\": [\"A=1\"], "
+        "\"ENTRYPOINT\": [\"/x\"], \"cmd\": [\"c\"], "
+        "\"workingdir\": \"/w\", \"labels\": {\"a\": \"b\"}, "
+        "\"exposedports\": {\"80/tcp\": {}}, \"volumes\": {\"/v\": {}}}, "
+        "\"RootFS\": {\"Diff_IDs\": []}, "
+        "\"History\": [{\"Created\": \"t\", \"Created_By\": \"RUN x\", "
+        "\"Empty_Layer\": true, \"Comment\": \"c\"}]}";
+    json_t *manifest = parse("{\"config\": {}, \"layers\": []}");
+    struct pg_error *err = NULL;
+    json_t *document;
+    json_t *platform;
+    json_t *section;
+    json_t *env;
+    json_t *history;
+
+    document = inspector_build_document("sha256:m", manifest, config,
+                                        strlen(config), NULL, 0, NULL, &err);
+    ck_assert_msg(err == NULL, "%s", err != NULL ? err->message : "");
+    platform = json_object_get(document, "platform");
+    section = json_object_get(document, "config");
+    env = json_array_get(json_object_get(section, "env"), 0);
+    history = json_array_get(json_object_get(section, "history"), 0);
+    ck_assert_str_eq(str_at(platform, "os"), "linux");
+    ck_assert_str_eq(str_at(platform, "architecture"), "arm");
+    ck_assert_str_eq(str_at(platform, "variant"), "v7");
+    ck_assert_str_eq(str_at(section, "user"), "0");
+    ck_assert_str_eq(str_at(env, "name"), "A");
+    ck_assert_str_eq(str_at(env, "value"), "1");
+    ck_assert_str_eq(json_string_value(json_array_get(
+                         json_object_get(section, "entrypoint"), 0)),
+                     "/x");
+    ck_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(section, "cmd"), 0)),
+        "c");
+    ck_assert_str_eq(str_at(section, "working_dir"), "/w");
+    ck_assert_str_eq(str_at(json_object_get(section, "labels"), "a"), "b");
+    ck_assert_str_eq(json_string_value(json_array_get(
+                         json_object_get(section, "exposed_ports"), 0)),
+                     "80/tcp");
+    ck_assert_str_eq(json_string_value(json_array_get(
+                         json_object_get(section, "volumes"), 0)),
+                     "/v");
+    ck_assert_str_eq(str_at(section, "created"), "2024-05-01T10:00:00Z");
+    ck_assert_str_eq(str_at(history, "created"), "t");
+    ck_assert_str_eq(str_at(history, "created_by"), "RUN x");
+    ck_assert(json_is_true(json_object_get(history, "empty_layer")));
+    ck_assert_str_eq(str_at(history, "comment"), "c");
+    json_decref(document);
+    json_decref(manifest);
+}
+END_TEST
+
+/* Names that only resemble a field are not read as it, and label names,
+ * which are map keys, keep their case. */
+START_TEST(config_similar_keys_kept)
+{
+    static const char config[] =
+        "{\"config\": {\"User\": \"1000\", \"Users\": \"0\", "
+        "\"Username\": \"0\", \"U_er\": \"0\", "
+        "\"Labels\": {\"Tier\": \"web\", \"tier\": \"db\"}}}";
+    json_t *manifest = parse("{\"config\": {}, \"layers\": []}");
+    struct pg_error *err = NULL;
+    json_t *document;
+    json_t *section;
+    json_t *labels;
+
+    document = inspector_build_document("sha256:m", manifest, config,
+                                        strlen(config), NULL, 0, NULL, &err);
+    ck_assert_msg(err == NULL, "%s", err != NULL ? err->message : "");
+    section = json_object_get(document, "config");
+    labels = json_object_get(section, "labels");
+    ck_assert_str_eq(str_at(section, "user"), "1000");
+    ck_assert_uint_eq(json_object_size(labels), 2);
+    ck_assert_str_eq(str_at(labels, "Tier"), "web");
+    ck_assert_str_eq(str_at(labels, "tier"), "db");
+    json_decref(document);
+    json_decref(manifest);
+}
+END_TEST
+
 START_TEST(document_config_too_deep)
 {
     char *config = nested_arrays(PG_JSON_MAX_DEPTH + 1);
@@ -1669,6 +2031,8 @@ classify_tcase(void)
     tcase_add_test(tc, classify_kind_names);
     tcase_add_test(tc, classify_tar_layer_types);
     tcase_add_loop_test(tc, normalize_table, 0, TABLE_SIZE(normalize_cases));
+    tcase_add_loop_test(tc, parent_segment_table, 0,
+                        TABLE_SIZE(parent_segment_cases));
     tcase_add_test(tc, json_text_valid);
     tcase_add_test(tc, json_text_invalid);
     return tc;
@@ -1685,6 +2049,7 @@ layer_tcase(void)
     tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
     tcase_add_loop_test(tc, layer_list_sample, COMPRESSION_NONE,
                         COMPRESSION_ZSTD + 1);
+    tcase_add_test(tc, layer_list_parent_segments);
     tcase_add_test(tc, layer_list_compressed_size);
     tcase_add_test(tc, layer_list_empty_tar);
     tcase_add_test(tc, layer_list_mislabeled_compression);
@@ -1731,6 +2096,13 @@ document_tcase(void)
     tcase_add_loop_test(tc, document_bad_config, 0,
                         TABLE_SIZE(bad_config_cases));
     tcase_add_test(tc, document_config_duplicate_key);
+    tcase_add_loop_test(tc, name_match_table, 0, TABLE_SIZE(name_match_cases));
+    tcase_add_loop_test(tc, config_ambiguous_key, 0,
+                        TABLE_SIZE(ambiguous_config_cases));
+    tcase_add_loop_test(tc, manifest_ambiguous_key, 0,
+                        TABLE_SIZE(ambiguous_manifest_cases));
+    tcase_add_test(tc, config_key_case_folded);
+    tcase_add_test(tc, config_similar_keys_kept);
     tcase_add_test(tc, document_config_too_deep);
     tcase_add_test(tc, document_config_too_large);
     tcase_add_test(tc, document_too_many_layers);
