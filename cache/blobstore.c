@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -546,6 +547,28 @@ fill_blob_info(struct cache *cache, const char *digest, const struct stat *st,
 }
 
 /*
+ * Returns true when the blob has an LMDB record whose size differs from
+ * the file's, or when the record cannot be read (with *err set).
+ */
+static bool
+size_differs_from_record(struct cache *cache, const char *digest,
+                         const struct stat *st, struct pg_error **err)
+{
+    struct cache_blob_info record;
+    int found = cache_blob_record_get(cache, digest, &record, err);
+
+    if (found < 0)
+        return true;
+    if (found == 1 && record.size != (uint64_t)st->st_size) {
+        pg_log(PG_LOG_WARN, "blob_size_mismatch",
+               "digest=%s file_bytes=%lld record_bytes=%llu", digest,
+               (long long)st->st_size, (unsigned long long)record.size);
+        return true;
+    }
+    return false;
+}
+
+/*
  * Looks up a blob file. With fd non-NULL, opens it and leaves it open in
  * *fd on success. With info NULL, skips the LMDB record. Returns 1, 0 when
  * there is no file, or -1.
@@ -592,6 +615,13 @@ find_blob(struct cache *cache, const char *digest, int *fd,
         goto out;
     }
 
+    /* A file whose size no longer matches its record was changed after
+     * it was verified (truncated by a full disk or by hand). It counts as
+     * absent, so that a fetch replaces it, and is never served. */
+    if (size_differs_from_record(cache, digest, &st, err)) {
+        rc = *err != NULL ? -1 : 0;
+        goto out;
+    }
     if (info != NULL && fill_blob_info(cache, digest, &st, info, err) < 0)
         goto out;
     rc = 1;

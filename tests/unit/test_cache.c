@@ -471,6 +471,28 @@ START_TEST(test_blob_without_record)
 }
 END_TEST
 
+START_TEST(test_blob_truncated_absent)
+{
+    struct pg_error *err = NULL;
+    struct cache_blob_info info;
+    char digest[PG_DIGEST_MAX + 1];
+    char path[4096];
+    int fd = -1;
+    struct cache *cache = open_cache();
+
+    commit_blob(cache, "sha256", "a blob that will be cut short", NULL,
+                digest, sizeof(digest));
+    ck_assert_int_eq(cache_blob_path(cache, digest, path, sizeof(path)), 0);
+    ck_assert_int_eq(truncate(path, 5), 0);
+
+    ck_assert_int_eq(cache_blob_stat(cache, digest, NULL, &err), 0);
+    ck_assert_int_eq(cache_blob_open(cache, digest, &fd, &info, &err), 0);
+    ck_assert_int_eq(fd, -1);
+    ck_assert_ptr_null(err);
+    cache_close(cache);
+}
+END_TEST
+
 START_TEST(test_blob_touch_keeps_record)
 {
     struct cache_blob_info record;
@@ -1098,6 +1120,7 @@ cache_suite(void)
     tcase_add_test(tc, test_blob_missing);
     tcase_add_test(tc, test_blob_stat_without_info);
     tcase_add_test(tc, test_blob_without_record);
+    tcase_add_test(tc, test_blob_truncated_absent);
     tcase_add_test(tc, test_blob_touch_keeps_record);
     tcase_add_test(tc, test_blob_commit_twice);
     tcase_add_test(tc, test_blob_abort);
