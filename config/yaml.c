@@ -516,20 +516,25 @@ parse_item(struct yaml_builder *b, json_t *array, const yaml_event_t *event,
     return 0;
 }
 
+/* Parses the children of one collection: a sequence's items or a
+ * mapping's members. */
+typedef int (*yaml_child_parser)(struct yaml_builder *b, json_t *collection,
+                                 const yaml_event_t *event, size_t depth,
+                                 struct pg_error **err);
+
+/*
+ * Parses a sequence or a mapping into collection (taken), from the event
+ * after start to the matching end event. Returns collection, or NULL.
+ */
 static json_t *
-parse_sequence(struct yaml_builder *b, const yaml_event_t *start, size_t depth,
-               struct pg_error **err)
+parse_collection(struct yaml_builder *b, const yaml_event_t *start,
+                 size_t depth, json_t *collection, yaml_event_type_t end,
+                 yaml_child_parser parse_child, struct pg_error **err)
 {
-    const char *tag = (const char *)start->data.sequence_start.tag;
-    json_t *array = NULL;
     yaml_event_t event;
 
-    if (check_depth(b, start, depth, err) < 0 ||
-        check_collection_tag(b, start, tag, YAML_TAG_PREFIX "seq", err) < 0)
-        return NULL;
-
-    array = json_array();
-    if (array == NULL || record_value(b, array, start->start_mark) < 0) {
+    if (collection == NULL ||
+        record_value(b, collection, start->start_mark) < 0) {
         out_of_memory(err);
         goto fail;
     }
@@ -539,20 +544,33 @@ parse_sequence(struct yaml_builder *b, const yaml_event_t *start, size_t depth,
 
         if (next_event(b, &event, err) < 0)
             goto fail;
-        if (event.type == YAML_SEQUENCE_END_EVENT) {
+        if (event.type == end) {
             yaml_event_delete(&event);
             break;
         }
-        rc = parse_item(b, array, &event, depth, err);
+        rc = parse_child(b, collection, &event, depth, err);
         yaml_event_delete(&event);
         if (rc < 0)
             goto fail;
     }
-    return array;
+    return collection;
 
 fail:
-    json_decref(array);
+    json_decref(collection);
     return NULL;
+}
+
+static json_t *
+parse_sequence(struct yaml_builder *b, const yaml_event_t *start, size_t depth,
+               struct pg_error **err)
+{
+    const char *tag = (const char *)start->data.sequence_start.tag;
+
+    if (check_depth(b, start, depth, err) < 0 ||
+        check_collection_tag(b, start, tag, YAML_TAG_PREFIX "seq", err) < 0)
+        return NULL;
+    return parse_collection(b, start, depth, json_array(),
+                            YAML_SEQUENCE_END_EVENT, parse_item, err);
 }
 
 /*
@@ -647,38 +665,12 @@ parse_mapping(struct yaml_builder *b, const yaml_event_t *start, size_t depth,
               struct pg_error **err)
 {
     const char *tag = (const char *)start->data.mapping_start.tag;
-    json_t *object = NULL;
-    yaml_event_t event;
 
     if (check_depth(b, start, depth, err) < 0 ||
         check_collection_tag(b, start, tag, YAML_TAG_PREFIX "map", err) < 0)
         return NULL;
-
-    object = json_object();
-    if (object == NULL || record_value(b, object, start->start_mark) < 0) {
-        out_of_memory(err);
-        goto fail;
-    }
-
-    for (;;) {
-        int rc;
-
-        if (next_event(b, &event, err) < 0)
-            goto fail;
-        if (event.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&event);
-            break;
-        }
-        rc = parse_member(b, object, &event, depth, err);
-        yaml_event_delete(&event);
-        if (rc < 0)
-            goto fail;
-    }
-    return object;
-
-fail:
-    json_decref(object);
-    return NULL;
+    return parse_collection(b, start, depth, json_object(),
+                            YAML_MAPPING_END_EVENT, parse_member, err);
 }
 
 static const char *
