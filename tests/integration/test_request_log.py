@@ -1,6 +1,7 @@
 """Each request is logged on one key=value line."""
 
 import re
+import time
 
 from pgtest import images
 
@@ -10,6 +11,24 @@ TAG = "1"
 
 def request_lines(log: str) -> list[str]:
     return [line for line in log.splitlines() if " event=request " in line]
+
+
+def logged_requests(proxy, path: str, timeout: float = 5) -> list[str]:
+    """Return the request lines for path, waiting for the first one.
+
+    A request is logged once its response has been written completely,
+    which can be a moment after the client has read the response.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [
+            line
+            for line in request_lines(proxy.log_text())
+            if field(line, "path") == path
+        ]
+        if lines or time.monotonic() >= deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def field(line: str, key: str) -> str | None:
@@ -25,11 +44,7 @@ def test_manifest_request_logged(registry, pullgate):
     proxy = pullgate(upstreams={"docker.io": registry.url})
 
     response = images.get_manifest(proxy.url, NAME, TAG)
-    lines = [
-        line
-        for line in request_lines(proxy.log_text())
-        if field(line, "path") == f"/v2/{NAME}/manifests/{TAG}"
-    ]
+    lines = logged_requests(proxy, f"/v2/{NAME}/manifests/{TAG}")
 
     assert response.status_code == 200
     assert len(lines) == 1
@@ -49,11 +64,7 @@ def test_blob_request_logged(registry, pullgate):
     layer = image.layers[0]
 
     response = proxy.get(f"/v2/{NAME}/blobs/{layer.digest}")
-    lines = [
-        line
-        for line in request_lines(proxy.log_text())
-        if field(line, "path") == f"/v2/{NAME}/blobs/{layer.digest}"
-    ]
+    lines = logged_requests(proxy, f"/v2/{NAME}/blobs/{layer.digest}")
 
     assert response.status_code == 200
     assert len(lines) == 1
@@ -69,11 +80,7 @@ def test_denied_request_logged(registry, pullgate):
     proxy = pullgate(upstreams={"docker.io": registry.url})
 
     response = images.get_manifest(proxy.url, NAME, TAG)
-    lines = [
-        line
-        for line in request_lines(proxy.log_text())
-        if field(line, "path") == f"/v2/{NAME}/manifests/{TAG}"
-    ]
+    lines = logged_requests(proxy, f"/v2/{NAME}/manifests/{TAG}")
 
     assert response.status_code == 403
     assert len(lines) == 1
