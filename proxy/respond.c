@@ -81,8 +81,8 @@ exchange_free(struct exchange *ex)
 /*
  * The client closed the connection before its response was completely
  * written. A response not started yet is logged with 499, the
- * conventional status for a client that went away; one cut short keeps
- * its status and is logged as aborted.
+ * conventional status for a client that went away. A response cut short
+ * keeps its status and is logged as aborted.
  */
 static void
 on_close(struct evhttp_connection *conn, void *arg)

@@ -136,7 +136,7 @@ server_new(struct event_base *base, const struct config *cfg,
         evhttp_set_bevcb(server->http, tls_bufferevent, server->tls);
     }
 
-    /* Every method reaches the handlers, which answer writes with 405 and
+    /* Every method reaches the handlers, which reject writes with 405 and
      * an OCI error body instead of libevent's plain 405. */
     evhttp_set_allowed_methods(server->http,
                                EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
