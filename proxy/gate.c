@@ -47,7 +47,8 @@ struct allow_job {
     char policy_digest[PG_DIGEST_MAX + 1];
     char manifest_digest[PG_DIGEST_MAX + 1];
     char scope[PG_NAME_MAX + 300];
-    char (*digests)[PG_DIGEST_MAX + 1]; /* layers first, the config last */
+    /* Layers, the config, and the manifest itself last. */
+    char (*digests)[PG_DIGEST_MAX + 1];
     size_t n_digests;
     const char *outcome;
     json_t *verdict;
@@ -259,7 +260,7 @@ allow_job_free(struct allow_job *job)
     free(job);
 }
 
-/* Writes the blob permissions, the config blob's last. Worker thread. */
+/* Writes the blob permissions, the manifest's last. Worker thread. */
 static void
 allow_job_run(void *arg)
 {
@@ -291,8 +292,8 @@ allow_job_done(void *arg)
 }
 
 /*
- * Collects the blob digests of the request's manifest, layers first and
- * the config last. Returns the count, 0 when there is none to allow.
+ * Collects the blob digests of the request's manifest: its layers, its
+ * config, then the manifest's own digest. Returns the count.
  */
 static size_t
 collect_blob_digests(const struct gate_request *request,
@@ -304,7 +305,7 @@ collect_blob_digests(const struct gate_request *request,
         json_object_get(manifest, "config"), "digest"));
     size_t n = 0, i;
 
-    *digests = calloc(json_array_size(layers) + 1, sizeof(**digests));
+    *digests = calloc(json_array_size(layers) + 2, sizeof(**digests));
     if (*digests != NULL) {
         json_array_foreach(layers, i, layer) {
             const char *digest = json_string_value(json_object_get(layer,
@@ -315,6 +316,7 @@ collect_blob_digests(const struct gate_request *request,
         }
         if (config != NULL && reference_digest_valid(config))
             snprintf((*digests)[n++], PG_DIGEST_MAX + 1, "%s", config);
+        snprintf((*digests)[n++], PG_DIGEST_MAX + 1, "%s", request->digest);
     }
     json_decref(manifest);
     return n;
@@ -324,8 +326,9 @@ collect_blob_digests(const struct gate_request *request,
  * Serves an allowed manifest once its blobs may be served from the
  * request's repository. Blob permissions are scoped by repository, so an
  * image allowed through one repository gets them written for another the
- * first time it is pulled from there. The config blob's record is written
- * last, so its presence means all are there.
+ * first time it is pulled from there. The manifest's own record is
+ * written last, so one look-up of it, without parsing the manifest, shows
+ * that all are there.
  */
 static void
 request_allow_blobs(struct gate_request *request, const char *outcome,
@@ -338,19 +341,13 @@ request_allow_blobs(struct gate_request *request, const char *outcome,
 
     if (job == NULL)
         goto nomem;
-    job->n_digests = collect_blob_digests(request, &job->digests);
-    if (job->digests == NULL)
-        goto nomem;
     gate_scope(request->upstream, request->repository, job->scope,
                sizeof(job->scope));
     snprintf(job->policy_digest, sizeof(job->policy_digest), "%s",
              policy_digest(gate->policy));
 
-    found = job->n_digests == 0
-                ? 1
-                : cache_blob_allowed(gate->cache,
-                                     job->digests[job->n_digests - 1],
-                                     job->policy_digest, job->scope, &err);
+    found = cache_blob_allowed(gate->cache, request->digest,
+                               job->policy_digest, job->scope, &err);
     if (found != 0) {
         allow_job_free(job);
         if (found < 0)
@@ -360,6 +357,9 @@ request_allow_blobs(struct gate_request *request, const char *outcome,
         return;
     }
 
+    job->n_digests = collect_blob_digests(request, &job->digests);
+    if (job->digests == NULL)
+        goto nomem;
     job->request = request;
     job->cache = gate->cache;
     job->outcome = outcome;

@@ -389,8 +389,6 @@ allow_blobs(struct gate_job *job, struct pg_error **err)
     if (job->slots == NULL || (job->invalid != NULL && !job->artifact))
         return 0;
     gate_scope(job->upstream, job->repository, scope, sizeof(scope));
-    /* The config blob is the last slot, so its record, which requests
-     * check first, is written only after every layer's. */
     for (size_t i = 0; i <= job->n_layers; i++) {
         if (job->slots[i].digest[0] == '\0')
             continue;
@@ -398,7 +396,10 @@ allow_blobs(struct gate_job *job, struct pg_error **err)
                              scope, job->digest, err) < 0)
             return -1;
     }
-    return 0;
+    /* The manifest's own record comes last: requests check it alone, so
+     * it means that every blob's record is there. */
+    return cache_blob_allow(job->gate->cache, job->digest, pdigest, scope,
+                            job->digest, err);
 }
 
 static void
