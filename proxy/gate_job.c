@@ -3,11 +3,11 @@
  * verdict is stored". One job per manifest digest; requests for the same
  * image wait on the same job.
  *
- * Steps: fetch the config blob and every layer into the blob store (loop
- * thread, through blobfetch); as each arrives, list a layer or read the
- * config on a worker; when all are in, build the image document, evaluate
- * the policy and store document, verdict and blob permissions (worker);
- * then complete every waiting request (loop).
+ * The loop thread fetches the config blob and every layer into the blob
+ * store through blobfetch. As each blob arrives, a worker lists the layer
+ * or reads the config. When all are in, a worker builds the image
+ * document, evaluates the policy and stores the document, the verdict and
+ * the blob permissions. The loop then completes every waiting request.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -440,37 +440,42 @@ out:
     json_decref(document);
 }
 
-static void
-log_verdict(struct gate_job *job)
+/* Writes the rule names of verdict entries into buf, comma-separated, or
+ * "-" when there are none. Returns buf. */
+static const char *
+join_rule_names(const json_t *entries, char *buf, size_t size)
 {
-    char repo[320], denied[512] = "", warnings[512] = "";
     size_t used = 0, i;
     json_t *entry;
 
-    json_array_foreach(json_object_get(job->verdict, "denied"), i, entry) {
-        int n = snprintf(denied + used, sizeof(denied) - used, "%s%s",
-                         i ? "," : "",
+    buf[0] = '\0';
+    json_array_foreach(entries, i, entry) {
+        int n = snprintf(buf + used, size - used, "%s%s", i ? "," : "",
                          json_string_value(json_object_get(entry, "rule")));
-        if (n < 0 || (size_t)n >= sizeof(denied) - used)
+        if (n < 0 || (size_t)n >= size - used)
             break;
         used += (size_t)n;
     }
-    used = 0;
-    json_array_foreach(json_object_get(job->verdict, "warnings"), i, entry) {
-        int n = snprintf(warnings + used, sizeof(warnings) - used, "%s%s",
-                         i ? "," : "",
-                         json_string_value(json_object_get(entry, "rule")));
-        if (n < 0 || (size_t)n >= sizeof(warnings) - used)
-            break;
-        used += (size_t)n;
-    }
+    if (used == 0)
+        snprintf(buf, size, "-");
+    return buf;
+}
+
+static void
+log_verdict(struct gate_job *job)
+{
+    char repo[320], denied[512], warnings[512];
+
     pg_log(PG_LOG_INFO, "verdict",
            "upstream=%s repo=%s digest=%s decision=%s denied=%s warnings=%s "
            "layers=%zu elapsed_ms=%llu",
            job->upstream->name,
            pg_log_quote(repo, sizeof(repo), job->repository), job->digest,
            json_string_value(json_object_get(job->verdict, "decision")),
-           denied[0] ? denied : "-", warnings[0] ? warnings : "-",
+           join_rule_names(json_object_get(job->verdict, "denied"), denied,
+                           sizeof(denied)),
+           join_rule_names(json_object_get(job->verdict, "warnings"),
+                           warnings, sizeof(warnings)),
            job->n_layers,
            (unsigned long long)(pg_monotonic_ms() - job->started_ms));
 }
