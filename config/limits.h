@@ -26,6 +26,9 @@
 /* A repository name, without the registry host (Docker's limit). */
 #define PG_NAME_MAX 255
 
+/* A registry host with its port, as a client writes it before a name. */
+#define PG_REGISTRY_HOST_MAX 255
+
 /* A tag, as the distribution specification's grammar bounds it. */
 #define PG_TAG_MAX 128
 

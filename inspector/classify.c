@@ -78,7 +78,7 @@ inspector_is_tar_layer(const char *media_type)
  *
  * Only the config media type can make a manifest a plain artifact:
  * containerd, moby and containers/image refuse to run a manifest whose
- * config is not an image config, whatever artifactType says. An image
+ * config is not an image config, whatever its artifactType. An image
  * config with no tar layer at all is the shape of cosign signatures and
  * BuildKit attestations, but containers/storage detects a layer's format
  * from its bytes, so such a manifest is an artifact only after its blobs
@@ -211,7 +211,7 @@ inspector_blob_is_tar(const char *path, struct pg_error **err)
     r = archive_read_open_filename(archive, path, 64 * 1024);
     if (r != ARCHIVE_OK) {
         /* libarchive chooses the format at open, so bytes that are not a
-         * tar stream fail here; only a failure to read the file is an
+         * tar stream fail here. Only a failure to read the file is an
          * error. */
         int code = archive_errno(archive);
 

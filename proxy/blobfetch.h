@@ -3,7 +3,7 @@
  *
  * Bytes flow from the upstream transfer (loop thread) through a bounded
  * queue to a worker thread that hashes them and writes them under a
- * temporary name; the blob store renames the file only when the digest
+ * temporary name. The blob store renames the file only when the digest
  * matches. When the queue is full the upstream transfer is paused, so
  * memory stays bounded whatever the blob size, and resumed when the worker
  * has drained it. Requests for a blob that is already being fetched join

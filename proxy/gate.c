@@ -774,7 +774,7 @@ fetch_manifest(struct gate_request *request)
     }
 }
 
-/* A digest reference is answered from the cache when it is there. */
+/* Serves a digest reference from the cache when the manifest is there. */
 static void
 resolve_manifest(struct gate_request *request)
 {

@@ -4,8 +4,8 @@
  * A manifest request resolves to a digest (from the cache, or from the
  * upstream for tags, falling back to the cached tag record when the
  * upstream is unreachable), then to a verdict. An image whose verdict is
- * not stored yet is fetched (config and every layer, into the blob store),
- * inspected on worker threads and evaluated; requests for the same image
+ * not stored yet is fetched into the blob store (config and every layer),
+ * inspected on worker threads and evaluated. Requests for the same image
  * share that work. Nothing is served before its verdict exists.
  *
  * Loop thread only.
@@ -27,7 +27,7 @@
 struct gate;
 struct gate_request;
 
-/* What a manifest request resolved to; freed with gate_result_free. */
+/* The outcome of a manifest request; freed with gate_result_free. */
 struct gate_result {
     struct pg_error *err; /* set when the client gets an error */
     char digest[PG_DIGEST_MAX + 1];

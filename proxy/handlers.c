@@ -79,7 +79,7 @@ respond_text(struct exchange *ex, const char *content_type, const char *text)
 
 /*
  * Joins the values of every Accept header (Docker sends one header per
- * media type), so the upstream sees the client's whole list.
+ * media type), so the upstream receives the client's whole list.
  */
 static char *
 joined_accept(struct evhttp_request *req)

@@ -17,7 +17,7 @@
 
 struct handlers;
 
-/* What the handlers use; all owned by the caller and outliving them. */
+/* Dependencies of the handlers, owned by the caller and outliving them. */
 struct handlers_deps {
     const struct config *cfg;
     struct cache *cache;

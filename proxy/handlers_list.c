@@ -1,11 +1,11 @@
 /*
  * Tag lists and referrers.
  *
- * Tag lists are collected from every upstream page (following Link
- * headers on the same upstream), then sorted, filtered by "last" and cut
- * to "n" by pullgate itself, because upstreams differ in how they page
- * (the distribution registry 2.8 ignores n and last). Referrers are passed
- * through.
+ * Tag lists are collected from every upstream page, following Link
+ * headers on the same upstream. pullgate then sorts them, filters them by
+ * "last" and cuts them to "n" itself, because upstreams differ in how they
+ * page (the distribution registry 2.8 ignores n and last). Referrers are
+ * passed through.
  */
 #include <stdio.h>
 #include <stdlib.h>

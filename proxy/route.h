@@ -41,9 +41,10 @@ enum route_kind {
 struct route {
     enum route_kind kind;
     const struct config_upstream *upstream; /* NULL for API base, health */
-    /* The name as the client sent it, and as the upstream knows it (prefix
-     * removed, "library/" added for Docker Hub). */
-    char client_name[PG_NAME_MAX + 256 + 2];
+    /* The name as the client sent it (a registry host, '/', a name), and
+     * the upstream's name for the repository (prefix removed, "library/"
+     * added for Docker Hub). */
+    char client_name[PG_REGISTRY_HOST_MAX + 1 + PG_NAME_MAX + 1];
     char repository[PG_NAME_MAX + 1];
     /* Tag or digest for manifests; digest for blobs and referrers. */
     char reference[PG_DIGEST_MAX + 1];

@@ -9,7 +9,7 @@
 
 #include "config/log.h"
 
-/* The most threads a pool starts, whatever the CPU count. */
+/* Maximum threads in a pool, whatever the CPU count. */
 #define WORKERS_MAX 256
 
 struct workers_item {

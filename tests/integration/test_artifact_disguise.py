@@ -109,8 +109,8 @@ def test_index_and_manifest_fields_rejected(faulty_factory, pullgate):
     manifest = manifest_with(
         image_config([layer]), [layer], {"manifests": []}
     )
-    # The distribution registry rejects such a push, so an upstream that
-    # serves it as it is stands in; no blob of it is broken.
+    # The distribution registry rejects such a push, so a test upstream
+    # serves the manifest as it is. None of its blobs is broken.
     upstream = faulty_factory(NAME, "both", manifest, "sha256:" + "0" * 64,
                               "error")
     proxy = pullgate(upstreams={"docker.io": upstream.url})

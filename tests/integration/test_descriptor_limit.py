@@ -10,7 +10,7 @@ import requests
 from pgtest import net
 
 # Descriptors the daemon may open: enough to start, far fewer than the
-# connections the test holds open.
+# connections the test keeps open.
 DESCRIPTOR_LIMIT = 48
 HELD_CONNECTIONS = 80
 
@@ -31,7 +31,7 @@ def test_accept_pauses_when_out_of_descriptors(pullgate_bin, tmp_path):
              "--cache-dir", str(tmp_path / "cache")],
             stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit_descriptors,
         )
-    held = []
+    open_connections = []
     try:
         url = f"http://127.0.0.1:{port}"
         net.wait_for_http(url + "/healthz", {200}, 20, proc, log_path)
@@ -41,19 +41,19 @@ def test_accept_pauses_when_out_of_descriptors(pullgate_bin, tmp_path):
             except OSError:
                 break
             conn.sendall(b"GET /v2/ HTTP/1.1\r\nHost: test\r\n")
-            held.append(conn)
+            open_connections.append(conn)
         time.sleep(3)
         cpu_ticks = sum(
             int(field)
             for field in open(f"/proc/{proc.pid}/stat").read().split()[13:15]
         )
-        for conn in held:
+        for conn in open_connections:
             conn.close()
-        held.clear()
+        open_connections.clear()
         time.sleep(1.5)
         healthz = requests.get(url + "/healthz", timeout=5)
     finally:
-        for conn in held:
+        for conn in open_connections:
             conn.close()
         status = net.stop_process(proc)
 
