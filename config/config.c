@@ -512,6 +512,8 @@ config_defaults(struct pg_error **err)
     cfg->inspector.layer_bytes_max = PG_LAYER_BYTES_DEFAULT_MAX;
     cfg->inspector.path_length_max = PG_LAYER_PATH_DEFAULT_MAX;
     cfg->inspector.compression_ratio_max = PG_LAYER_RATIO_DEFAULT_MAX;
+    cfg->inspector.file_bytes_max = PG_INSPECT_FILE_DEFAULT_MAX;
+    cfg->inspector.secret_file_bytes_max = PG_SECRET_FILE_DEFAULT_MAX;
     if (cfg->source == NULL || cfg->listen_host == NULL ||
         cfg->cache_dir == NULL || cfg->log_level == NULL)
         goto fail;

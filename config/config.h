@@ -35,11 +35,24 @@ struct config_upstream {
     struct config_tls tls;
 };
 
+/* A secret rule from the configuration: a PCRE2 pattern, matched line by
+ * line in the text files of every layer. */
+struct config_secret_rule {
+    char *name;        /* reported in findings, such as "acme-api-key" */
+    char *description; /* "" when not given */
+    char *pattern;     /* PCRE2 syntax */
+};
+
 struct config_inspector {
     uint64_t layer_entries_max;     /* tar entries in one layer */
     uint64_t layer_bytes_max;       /* decompressed bytes of one layer */
     uint64_t path_length_max;       /* bytes of one entry's path */
     uint64_t compression_ratio_max; /* decompressed / compressed bytes */
+    uint64_t file_bytes_max;        /* one file a cataloger reads */
+    uint64_t secret_file_bytes_max; /* larger text files are not scanned */
+    unsigned threads;               /* layer readers; 0: two per CPU */
+    struct config_secret_rule *secret_rules; /* added to the built-in ones */
+    size_t n_secret_rules;
 };
 
 struct config {

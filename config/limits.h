@@ -74,6 +74,12 @@
 #define PG_LAYER_BYTES_DEFAULT_MAX (64ull * 1024 * 1024 * 1024)
 #define PG_LAYER_PATH_DEFAULT_MAX 4096
 #define PG_LAYER_RATIO_DEFAULT_MAX 1000
+#define PG_INSPECT_FILE_DEFAULT_MAX (64u * 1024 * 1024)
+#define PG_SECRET_FILE_DEFAULT_MAX (1024u * 1024)
+
+/* Secret rules a configuration may add, and the bytes of one pattern. */
+#define PG_SECRET_RULES_MAX 256
+#define PG_SECRET_PATTERN_MAX 4096
 
 /* Upstreams in one configuration, aliases of one upstream, and the bytes
  * of a password_file. */

@@ -21,11 +21,21 @@
 #define INSPECTOR_DOCUMENT_VERSION 1
 #define INSPECTOR_VERSION "1"
 
-struct inspector_limits {
+struct inspector_secrets;
+
+/* How one layer is read: the limits that guard against hostile layers and
+ * the secret rules. The same options may be shared by many threads. */
+struct inspector_options {
     uint64_t entries_max;     /* tar entries in one layer */
     uint64_t bytes_max;       /* decompressed bytes of one layer */
     uint64_t path_length_max; /* bytes of one entry's path */
     uint64_t ratio_max;       /* decompressed / compressed bytes */
+    uint64_t file_bytes_max;  /* bytes of one file a cataloger reads */
+    /* Text files up to this size are scanned for secrets. */
+    uint64_t secret_file_bytes_max;
+    /* Compiled secret rules (inspector/secrets.h), read-only and shared;
+     * NULL scans with the built-in rules only. */
+    const struct inspector_secrets *secrets;
 };
 
 enum inspector_manifest_kind {
@@ -95,7 +105,7 @@ json_t *inspector_json_text(const char *text, size_t len);
  */
 json_t *inspector_list_layer(const char *path, const char *digest,
                              const char *media_type,
-                             const struct inspector_limits *limits,
+                             const struct inspector_options *options,
                              struct pg_error **err);
 
 /*

@@ -49,7 +49,7 @@ struct entry_names {
 struct layer_scan {
     struct archive *archive;
     const char *digest;
-    const struct inspector_limits *limits;
+    const struct inspector_options *limits;
     uint64_t entries;
     json_t *files;
 };
@@ -362,7 +362,7 @@ scan_set_memory_error(const struct layer_scan *scan, struct pg_error **err)
 static int
 scan_check_bytes(const struct layer_scan *scan, struct pg_error **err)
 {
-    const struct inspector_limits *limits = scan->limits;
+    const struct inspector_options *limits = scan->limits;
     int64_t out = archive_filter_bytes(scan->archive, 0);
     int64_t in = archive_filter_bytes(scan->archive, -1);
     uint64_t decompressed = out < 0 ? 0 : (uint64_t)out;
@@ -589,7 +589,7 @@ layer_result_new(const char *digest, const char *media_type, int64_t size,
 json_t *
 inspector_list_layer(const char *path, const char *digest,
                      const char *media_type,
-                     const struct inspector_limits *limits,
+                     const struct inspector_options *limits,
                      struct pg_error **err)
 {
     struct layer_scan scan = {.digest = digest, .limits = limits};

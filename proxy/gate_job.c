@@ -215,7 +215,7 @@ read_layer_run(void *arg)
     struct slot *slot = arg;
     struct gate *gate = slot->job->gate;
     const struct config_inspector *limits = &gate->cfg->inspector;
-    struct inspector_limits inspector_limits = {
+    struct inspector_options inspector_limits = {
         .entries_max = limits->layer_entries_max,
         .bytes_max = limits->layer_bytes_max,
         .path_length_max = limits->path_length_max,

@@ -31,7 +31,7 @@
 
 static char scratch_dir[] = "/tmp/test_inspector.XXXXXX";
 
-static const struct inspector_limits loose_limits = {
+static const struct inspector_options loose_limits = {
     .entries_max = PG_LAYER_ENTRIES_DEFAULT_MAX,
     .bytes_max = PG_LAYER_BYTES_DEFAULT_MAX,
     .path_length_max = PG_LAYER_PATH_DEFAULT_MAX,
@@ -749,7 +749,7 @@ END_TEST
 
 START_TEST(layer_entries_at_max)
 {
-    struct inspector_limits limits = loose_limits;
+    struct inspector_options limits = loose_limits;
     const char *path = write_many_files("ten.tar.gz", 10);
     struct pg_error *err = NULL;
     json_t *layer;
@@ -764,7 +764,7 @@ END_TEST
 
 START_TEST(layer_entries_over_max)
 {
-    struct inspector_limits limits = loose_limits;
+    struct inspector_options limits = loose_limits;
     const char *path = write_many_files("eleven.tar.gz", 11);
     struct pg_error *err = NULL;
     json_t *layer;
@@ -786,7 +786,7 @@ START_TEST(layer_bytes_limit)
     static const struct entry_spec entries[] = {
         {"data", SPEC_FILE, 0644, 100 * 1024, NULL, 0, 0},
     };
-    struct inspector_limits limits = loose_limits;
+    struct inspector_options limits = loose_limits;
     const char *path =
         write_layer("bytes.tar.gz", COMPRESSION_GZIP, entries, 1);
     struct pg_error *err = NULL;
@@ -822,7 +822,7 @@ START_TEST(layer_path_at_max)
     static const struct entry_spec entries[] = {
         {"abcdefghijklmnop", SPEC_FILE, 0644, 0, NULL, 0, 0},
     };
-    struct inspector_limits limits = loose_limits;
+    struct inspector_options limits = loose_limits;
     const char *path = write_layer("path16.tar", COMPRESSION_NONE, entries, 1);
     struct pg_error *err = NULL;
     json_t *layer;
@@ -841,7 +841,7 @@ START_TEST(layer_path_over_max)
         {"ok", SPEC_FILE, 0644, 0, NULL, 0, 0},
         {"abcdefghijklmnopq", SPEC_FILE, 0644, 0, NULL, 0, 0},
     };
-    struct inspector_limits limits = loose_limits;
+    struct inspector_options limits = loose_limits;
     const char *path = write_layer("path17.tar", COMPRESSION_NONE, entries, 2);
     struct pg_error *err = NULL;
     json_t *layer;
@@ -861,7 +861,7 @@ START_TEST(layer_link_over_max)
     static const struct entry_spec entries[] = {
         {"link", SPEC_SYMLINK, 0777, 0, "/aaaaaaaa/bbbbbbbb", 0, 0},
     };
-    struct inspector_limits limits = loose_limits;
+    struct inspector_options limits = loose_limits;
     const char *path = write_layer("link.tar", COMPRESSION_NONE, entries, 1);
     struct pg_error *err = NULL;
     json_t *layer;
@@ -900,7 +900,7 @@ write_zero_layer(const char *name, enum compression compression)
 /* 64 MiB of zeros compress about a thousandfold with gzip. */
 START_TEST(layer_ratio_over_max)
 {
-    struct inspector_limits limits = loose_limits;
+    struct inspector_options limits = loose_limits;
     const char *path = write_zero_layer("zeros.tar.gz", COMPRESSION_GZIP);
     struct pg_error *err = NULL;
     json_t *layer;
@@ -917,7 +917,7 @@ END_TEST
 
 START_TEST(layer_ratio_within_max)
 {
-    struct inspector_limits limits = loose_limits;
+    struct inspector_options limits = loose_limits;
     const char *path = write_zero_layer("zeros.tar.gz", COMPRESSION_GZIP);
     struct pg_error *err = NULL;
     json_t *layer;
@@ -932,7 +932,7 @@ END_TEST
 
 START_TEST(layer_ratio_zstd)
 {
-    struct inspector_limits limits = loose_limits;
+    struct inspector_options limits = loose_limits;
     const char *path = write_zero_layer("zeros.tar.zst", COMPRESSION_ZSTD);
     struct pg_error *err = NULL;
     json_t *layer;
