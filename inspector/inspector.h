@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -105,6 +106,28 @@ json_t *inspector_json_text(const char *text, size_t len);
  */
 json_t *inspector_list_layer(const char *path, const char *digest,
                              const char *media_type,
+                             const struct inspector_options *options,
+                             struct pg_error **err);
+
+/*
+ * Where a layer's bytes come from: a file in the blob store, a file that
+ * is still being downloaded, or an entry of an archive. read stores up to
+ * len bytes at buf and returns how many, 0 at the end of the layer, or -1
+ * with *err set. It may block, so layers are read on worker threads.
+ */
+struct inspector_source {
+    ssize_t (*read)(void *arg, void *buf, size_t len, struct pg_error **err);
+    void *arg;
+};
+
+/*
+ * Reads one layer from source the way inspector_list_layer reads a file,
+ * and returns the same result. size is the layer's compressed size as
+ * the descriptor states it, or -1 when it is unknown.
+ */
+json_t *inspector_scan_layer(const struct inspector_source *source,
+                             const char *digest, const char *media_type,
+                             int64_t size,
                              const struct inspector_options *options,
                              struct pg_error **err);
 
