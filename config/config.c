@@ -30,6 +30,12 @@
 
 #define MIB (1024ull * 1024)
 
+/* A secret rule name, as findings and policies spell it. */
+#define CONFIG_SECRET_NAME_MAX 64
+
+/* Layer reader threads, as for workers. */
+#define CONFIG_INSPECTOR_THREADS_MAX 256
+
 /*
  * Counts and sizes read from the file. They belong with the other maxima
  * in config/limits.h and are defined here only until they move there.
@@ -169,6 +175,19 @@ upstream_clear(struct config_upstream *up)
 }
 
 static void
+secret_rules_free(struct config_secret_rule *rules, size_t n)
+{
+    if (rules == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(rules[i].name);
+        free(rules[i].description);
+        free(rules[i].pattern);
+    }
+    free(rules);
+}
+
+static void
 upstreams_free(struct config_upstream *list, size_t n)
 {
     if (list == NULL)
@@ -184,6 +203,8 @@ config_free(struct config *cfg)
     if (cfg == NULL)
         return;
     upstreams_free(cfg->upstreams, cfg->n_upstreams);
+    secret_rules_free(cfg->inspector.secret_rules,
+                      cfg->inspector.n_secret_rules);
     free(cfg->log_level);
     free(cfg->policy_path);
     free(cfg->cache_dir);
@@ -978,11 +999,202 @@ load_map_size(const struct loader *ld, const struct field *f,
         .max = (uint64_t)INT64_MAX,                                            \
     }
 
+/* Returns true for a secret rule name: 1 to CONFIG_SECRET_NAME_MAX
+ * lowercase letters, digits and '-', as findings and policies spell it. */
+static bool
+valid_secret_name(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len == 0 || len > CONFIG_SECRET_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (!is_lower_alnum(name[i]) && name[i] != '-')
+            return false;
+    }
+    return true;
+}
+
+/* Stores a copy of the string of f in *slot. */
+static int
+load_string_copy(const struct loader *ld, const struct field *f, char **slot,
+                 struct pg_error **err)
+{
+    const char *text = get_string(ld, f, false, err);
+
+    if (text == NULL)
+        return -1;
+    replace_string(slot, strdup(text));
+    if (*slot == NULL) {
+        out_of_memory(err);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+load_secret_name(const struct loader *ld, const struct field *f,
+                 const struct key_handler *h, void *target,
+                 struct pg_error **err)
+{
+    struct config_secret_rule *rule = target;
+    char quoted[CONFIG_QUOTED_MAX + 2];
+
+    if (load_string_copy(ld, f, &rule->name, err) < 0)
+        return -1;
+    if (valid_secret_name(rule->name))
+        return 0;
+    field_error(ld, f, err,
+                "%s is not a secret rule name; use 1 to %d lowercase "
+                "letters, digits and '-', such as acme-api-key",
+                quote(quoted, sizeof(quoted), rule->name),
+                CONFIG_SECRET_NAME_MAX);
+    return -1;
+}
+
+static int
+load_secret_pattern(const struct loader *ld, const struct field *f,
+                    const struct key_handler *h, void *target,
+                    struct pg_error **err)
+{
+    struct config_secret_rule *rule = target;
+
+    if (load_string_copy(ld, f, &rule->pattern, err) < 0)
+        return -1;
+    if (strlen(rule->pattern) <= PG_SECRET_PATTERN_MAX)
+        return 0;
+    field_error(ld, f, err,
+                "the pattern is longer than %d bytes; write a shorter "
+                "pattern",
+                PG_SECRET_PATTERN_MAX);
+    return -1;
+}
+
+static int
+load_secret_description(const struct loader *ld, const struct field *f,
+                        const struct key_handler *h, void *target,
+                        struct pg_error **err)
+{
+    struct config_secret_rule *rule = target;
+
+    return load_string_copy(ld, f, &rule->description, err);
+}
+
+static const struct key_handler secret_rule_keys[] = {
+    {.key = "name", .load = load_secret_name},
+    {.key = "pattern", .load = load_secret_pattern},
+    {.key = "description", .load = load_secret_description},
+    {.key = NULL},
+};
+
+/*
+ * Loads inspector.secret_rules[index] into rules[index] and checks that
+ * its name differs from the earlier ones. The pattern is compiled by the
+ * inspector when the daemon starts, not here.
+ */
+static int
+load_secret_rule(const struct loader *ld, const struct field *f,
+                 struct config_secret_rule *rules, size_t index,
+                 struct pg_error **err)
+{
+    struct config_secret_rule *rule = &rules[index];
+    struct field member;
+
+    if (load_mapping(ld, f, secret_rule_keys, rule, err) < 0)
+        return -1;
+    if (rule->name == NULL || rule->pattern == NULL) {
+        field_error(ld, f, err,
+                    "missing key \"%s\"; add %s",
+                    rule->name == NULL ? "name" : "pattern",
+                    rule->name == NULL
+                        ? "the name that findings report, such as "
+                          "name: acme-api-key"
+                        : "a PCRE2 pattern, such as pattern: "
+                          "'ACME-[0-9]{8}'");
+        return -1;
+    }
+    if (rule->description == NULL) {
+        rule->description = strdup("");
+        if (rule->description == NULL) {
+            out_of_memory(err);
+            return -1;
+        }
+    }
+
+    for (size_t i = 0; i < index; i++) {
+        if (strcmp(rules[i].name, rule->name) != 0)
+            continue;
+        field_member(ld, f, "name", &member);
+        field_error(ld, &member, err,
+                    "\"%s\" is also the name of "
+                    "inspector.secret_rules[%zu]; give each secret rule a "
+                    "different name",
+                    rule->name, i);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+load_secret_rules(const struct loader *ld, const struct field *f,
+                  const struct key_handler *h, void *target,
+                  struct pg_error **err)
+{
+    struct config_inspector *inspector = target;
+    struct config_secret_rule *rules = NULL;
+    char found[CONFIG_QUOTED_MAX + 32];
+    size_t n = json_array_size(f->value);
+    int rc = -1;
+
+    if (!json_is_array(f->value)) {
+        field_error(ld, f, err,
+                    "expected a list of secret rules, not %s; write one "
+                    "entry per rule, starting with \"- name: ...\"",
+                    describe(found, sizeof(found), f->value, false));
+        return -1;
+    }
+    if (n > PG_SECRET_RULES_MAX) {
+        field_error(ld, f, err, "%zu secret rules are more than %d; remove "
+                                "some",
+                    n, PG_SECRET_RULES_MAX);
+        return -1;
+    }
+    if (n > 0 && (rules = calloc(n, sizeof(*rules))) == NULL) {
+        out_of_memory(err);
+        return -1;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        struct field element;
+
+        field_element(ld, f, i, &element);
+        if (load_secret_rule(ld, &element, rules, i, err) < 0)
+            goto out;
+    }
+    secret_rules_free(inspector->secret_rules, inspector->n_secret_rules);
+    inspector->secret_rules = rules;
+    inspector->n_secret_rules = n;
+    rules = NULL;
+    rc = 0;
+
+out:
+    secret_rules_free(rules, n);
+    return rc;
+}
+
 static const struct key_handler inspector_keys[] = {
     INSPECTOR_LIMIT(layer_entries_max),
     INSPECTOR_LIMIT(layer_bytes_max),
     INSPECTOR_LIMIT(path_length_max),
     INSPECTOR_LIMIT(compression_ratio_max),
+    INSPECTOR_LIMIT(file_bytes_max),
+    INSPECTOR_LIMIT(secret_file_bytes_max),
+    {.key = "threads",
+     .load = load_unsigned_key,
+     .offset = offsetof(struct config_inspector, threads),
+     .min = 0,
+     .max = CONFIG_INSPECTOR_THREADS_MAX},
+    {.key = "secret_rules", .load = load_secret_rules},
     {.key = NULL},
 };
 

@@ -43,6 +43,10 @@
 /* Matching paths listed in the message of a deny_files rule that fires. */
 #define POLICY_PATHS_LISTED 5
 
+/* Secret findings listed in the message of a deny_secrets rule that
+ * fires; the rest are counted. */
+#define POLICY_SECRETS_LISTED 10
+
 /* Maximum length of a rule name, from its grammar [a-z0-9][a-z0-9-]{0,62}. */
 #define POLICY_RULE_NAME_MAX 63
 
@@ -59,6 +63,7 @@ enum rule_kind {
     RULE_DENIED_REPOSITORIES,
     RULE_REQUIRE_NON_ROOT,
     RULE_DENY_FILES,
+    RULE_DENY_SECRETS,
     RULE_KIND_COUNT,
 };
 
@@ -94,6 +99,7 @@ struct rule {
     struct pattern_list patterns;     /* denied_repositories */
     struct pattern_list paths;        /* deny_files */
     struct pattern_list except_paths; /* deny_files */
+    const json_t *secrets;            /* deny_secrets: rule names or "*" */
 };
 
 struct policy {
@@ -111,6 +117,7 @@ static const char *const kind_names[RULE_KIND_COUNT] = {
     [RULE_DENIED_REPOSITORIES] = "denied_repositories",
     [RULE_REQUIRE_NON_ROOT] = "require_non_root",
     [RULE_DENY_FILES] = "deny_files",
+    [RULE_DENY_SECRETS] = "deny_secrets",
 };
 
 /* The keys each kind accepts, as error messages list them. */
@@ -122,6 +129,8 @@ static const char *const kind_key_lists[RULE_KIND_COUNT] = {
     [RULE_REQUIRE_NON_ROOT] = "name, description, kind, action and message",
     [RULE_DENY_FILES] =
         "name, description, kind, action, message, paths and except_paths",
+    [RULE_DENY_SECRETS] =
+        "name, description, kind, action, message and secrets",
 };
 
 static const char *const common_rule_keys[] = {
@@ -137,6 +146,7 @@ static const struct {
     {"patterns", RULE_DENIED_REPOSITORIES},
     {"paths", RULE_DENY_FILES},
     {"except_paths", RULE_DENY_FILES},
+    {"secrets", RULE_DENY_SECRETS},
 };
 
 static const char *const top_level_keys[] = {
@@ -154,12 +164,14 @@ static const struct {
     {"version", "add \"version: 1\" at the top of the file"},
     {"name", "add a unique name such as \"no-root-images\""},
     {"kind", "add one of denied_registries, denied_repositories, "
-             "require_non_root or deny_files"},
+             "require_non_root, deny_files or deny_secrets"},
     {"message", "add the text a user sees when the rule fires"},
     {"registries", "list the upstream registry names to deny, such as "
                    "[docker.io]"},
     {"patterns", "list PCRE2 patterns of the repository names to deny"},
     {"paths", "list PCRE2 patterns of the file paths to deny"},
+    {"secrets", "list the secret rule names to deny, such as "
+                "[private-key], or [\"*\"] for every rule"},
 };
 
 /* Loading state: the parsed file and the policy being built. */
@@ -539,7 +551,8 @@ load_kind(const struct loader *ld, json_t *object, const char *where,
     member_position(ld, object, "kind", &line, &column);
     fail_at(ld, line, column, err,
             "unknown kind \"%s\" in %s; use denied_registries, "
-            "denied_repositories, require_non_root or deny_files",
+            "denied_repositories, require_non_root, deny_files or "
+            "deny_secrets",
             kind, where);
     return -1;
 }
@@ -737,6 +750,20 @@ load_registries(const struct loader *ld, json_t *object, const char *where,
 }
 
 static int
+load_secret_names(const struct loader *ld, json_t *object, const char *where,
+                  struct rule *rule, struct pg_error **err)
+{
+    json_t *list;
+
+    if (get_member(ld, object, "secrets", JSON_ARRAY, true, where, &list,
+                   err) < 0 ||
+        check_string_list(ld, object, "secrets", where, true, err) < 0)
+        return -1;
+    rule->secrets = list;
+    return 0;
+}
+
+static int
 load_file_patterns(const struct loader *ld, json_t *object, const char *where,
                    struct rule *rule, struct pg_error **err)
 {
@@ -762,6 +789,8 @@ load_kind_fields(const struct loader *ld, json_t *object, const char *where,
                              &rule->patterns, err);
     case RULE_DENY_FILES:
         return load_file_patterns(ld, object, where, rule, err);
+    case RULE_DENY_SECRETS:
+        return load_secret_names(ld, object, where, rule, err);
     default:
         return 0;
     }
@@ -1433,6 +1462,98 @@ check_files(struct evaluation *ev, const struct rule *rule,
     return rule_fired(ev, rule, files_message(rule, listed, n_listed, more));
 }
 
+/* Returns true when the deny_secrets rule names the secret rule name, or
+ * names "*". */
+static bool
+secret_rule_listed(const struct rule *rule, const char *name)
+{
+    size_t i;
+    const json_t *listed;
+
+    json_array_foreach(rule->secrets, i, listed)
+    {
+        const char *text = json_string_value(listed);
+
+        if (strcmp(text, "*") == 0 || strcmp(text, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Appends "RULE in PATH (layer N, line L)" for one secret finding, or
+ * "(layer N)" for a finding by path alone (line 0). The finding holds no
+ * matched text, so none can reach the message.
+ */
+static void
+add_secret_text(struct text *text, const json_t *finding)
+{
+    const json_t *path = json_object_get(finding, "path");
+    json_int_t line = json_integer_value(json_object_get(finding, "line"));
+    char numbers[96];
+
+    text_add(text, json_string_value(json_object_get(finding, "rule")));
+    text_add(text, " in ");
+    if (json_is_string(path))
+        text_append(text, json_string_value(path), json_string_length(path));
+    if (line > 0)
+        snprintf(numbers, sizeof(numbers),
+                 " (layer %" JSON_INTEGER_FORMAT ", line %" JSON_INTEGER_FORMAT
+                 ")",
+                 json_integer_value(json_object_get(finding, "layer")), line);
+    else
+        snprintf(numbers, sizeof(numbers), " (layer %" JSON_INTEGER_FORMAT ")",
+                 json_integer_value(json_object_get(finding, "layer")));
+    text_add(text, numbers);
+}
+
+/*
+ * Runs a deny_secrets rule over the document's secret findings. A finding
+ * in a file that a later layer deletes still counts, because its bytes
+ * stay in the image. The message lists the first POLICY_SECRETS_LISTED
+ * findings: "MESSAGE: RULE in PATH (layer N, line L), ... and N more".
+ */
+static int
+check_secrets(struct evaluation *ev, const struct rule *rule,
+              const json_t *document)
+{
+    struct text text = {0};
+    size_t matched = 0;
+    const json_t *finding;
+    size_t i;
+
+    json_array_foreach(json_object_get(document, "secrets"), i, finding)
+    {
+        const char *name = json_string_value(json_object_get(finding, "rule"));
+
+        if (name == NULL || !secret_rule_listed(rule, name))
+            continue;
+        matched++;
+        if (matched > POLICY_SECRETS_LISTED)
+            continue;
+        if (matched == 1) {
+            text_add(&text, rule->message);
+            text_add(&text, ": ");
+        } else {
+            text_add(&text, ", ");
+        }
+        add_secret_text(&text, finding);
+    }
+
+    if (matched == 0) {
+        free(text.data);
+        return 0;
+    }
+    if (matched > POLICY_SECRETS_LISTED) {
+        char more[64];
+
+        snprintf(more, sizeof(more), " and %zu more",
+                 matched - POLICY_SECRETS_LISTED);
+        text_add(&text, more);
+    }
+    return rule_fired(ev, rule, text_take(&text));
+}
+
 /* Applies on_inspection_failure to a document whose inspection failed. */
 static int
 inspection_failed(struct evaluation *ev, const json_t *inspection)
@@ -1464,6 +1585,8 @@ check_content_rules(struct evaluation *ev, const json_t *document)
             rc = check_non_root(ev, rule, document);
         else if (rule->kind == RULE_DENY_FILES)
             rc = check_files(ev, rule, document);
+        else if (rule->kind == RULE_DENY_SECRETS)
+            rc = check_secrets(ev, rule, document);
         if (rc < 0)
             return -1;
     }

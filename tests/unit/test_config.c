@@ -889,6 +889,263 @@ START_TEST(config_example_loads)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* config/config.c: inspector limits, threads and secret rules        */
+/* ------------------------------------------------------------------ */
+
+START_TEST(inspector_defaults)
+{
+    struct pg_error *err = NULL;
+    struct config *cfg = config_defaults(&err);
+
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_uint_eq(cfg->inspector.file_bytes_max, 64u * 1024 * 1024);
+    ck_assert_uint_eq(cfg->inspector.secret_file_bytes_max, 1024u * 1024);
+    ck_assert_uint_eq(cfg->inspector.threads, 0);
+    ck_assert_ptr_null(cfg->inspector.secret_rules);
+    ck_assert_uint_eq(cfg->inspector.n_secret_rules, 0);
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(inspector_file_limits)
+{
+    struct pg_error *err = NULL;
+    struct config *cfg = load_text("inspector:\n"
+                                   "  file_bytes_max: 1\n"
+                                   "  secret_file_bytes_max: "
+                                   "9223372036854775807\n"
+                                   "  threads: 256\n",
+                                   &err);
+
+    ck_assert_ptr_null(err);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_uint_eq(cfg->inspector.file_bytes_max, 1);
+    ck_assert_uint_eq(cfg->inspector.secret_file_bytes_max, INT64_MAX);
+    ck_assert_uint_eq(cfg->inspector.threads, 256);
+    config_free(cfg);
+
+    cfg = load_text("inspector:\n  threads: 0\n", &err);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_uint_eq(cfg->inspector.threads, 0);
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(inspector_file_limit_errors)
+{
+    assert_load_error("inspector:\n  file_bytes_max: 0\n",
+                      "pullgate.yaml:2: inspector.file_bytes_max: 0 is out of "
+                      "range; write an integer from 1 to "
+                      "9223372036854775807");
+    assert_load_error("inspector:\n  secret_file_bytes_max: 1MiB\n",
+                      "pullgate.yaml:2: inspector.secret_file_bytes_max: "
+                      "expected an integer from 1 to 9223372036854775807, "
+                      "not the string \"1MiB\"");
+    assert_load_error("inspector:\n  secret_file_bytes_max: "
+                      "9223372036854775808\n",
+                      "pullgate.yaml:2:26: integer out of range "
+                      "(-9223372036854775808 to 9223372036854775807); quote "
+                      "it to use it as a string");
+    assert_load_error("inspector:\n  threads: 257\n",
+                      "pullgate.yaml:2: inspector.threads: 257 is out of "
+                      "range; write an integer from 0 to 256");
+    assert_load_error("inspector:\n  threads: [2]\n",
+                      "pullgate.yaml:2: inspector.threads: expected an "
+                      "integer from 0 to 256, not a list");
+}
+END_TEST
+
+START_TEST(secret_rules_loaded)
+{
+    struct pg_error *err = NULL;
+    struct config *cfg = load_text(
+        "inspector:\n"
+        "  secret_rules:\n"
+        "    - name: acme-api-key\n"
+        "      pattern: 'acme_live_[0-9a-f]{32}'\n"
+        "      description: API keys of ACME.\n"
+        "    - name: internal-token-2\n"
+        "      pattern: '^itok-[A-Z]{20}$'\n",
+        &err);
+    const struct config_secret_rule *rules;
+
+    ck_assert_ptr_null(err);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_uint_eq(cfg->inspector.n_secret_rules, 2);
+    rules = cfg->inspector.secret_rules;
+    ck_assert_str_eq(rules[0].name, "acme-api-key");
+    ck_assert_str_eq(rules[0].pattern, "acme_live_[0-9a-f]{32}");
+    ck_assert_str_eq(rules[0].description, "API keys of ACME.");
+    ck_assert_str_eq(rules[1].name, "internal-token-2");
+    ck_assert_str_eq(rules[1].pattern, "^itok-[A-Z]{20}$");
+    ck_assert_str_eq(rules[1].description, "");
+    config_free(cfg);
+}
+END_TEST
+
+/* Appends text to a growing buffer; the caller frees it. */
+static char *
+append(char *buffer, const char *text)
+{
+    size_t used = buffer != NULL ? strlen(buffer) : 0;
+    char *grown = realloc(buffer, used + strlen(text) + 1);
+
+    ck_assert_ptr_nonnull(grown);
+    memcpy(grown + used, text, strlen(text) + 1);
+    return grown;
+}
+
+/* Builds a file with n secret rules named r0, r1... */
+static char *
+rules_file(size_t n)
+{
+    char *text = append(NULL, "inspector:\n  secret_rules:\n");
+
+    for (size_t i = 0; i < n; i++) {
+        char line[64];
+
+        snprintf(line, sizeof(line), "    - {name: r%zu, pattern: x}\n", i);
+        text = append(text, line);
+    }
+    return text;
+}
+
+START_TEST(secret_rules_maximum)
+{
+    struct pg_error *err = NULL;
+    char *text = rules_file(PG_SECRET_RULES_MAX);
+    struct config *cfg = load_text(text, &err);
+
+    ck_assert_ptr_null(err);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_uint_eq(cfg->inspector.n_secret_rules, 256);
+    ck_assert_str_eq(cfg->inspector.secret_rules[255].name, "r255");
+    config_free(cfg);
+    free(text);
+
+    text = rules_file(PG_SECRET_RULES_MAX + 1);
+    assert_load_error(text, "pullgate.yaml:2: inspector.secret_rules: 257 "
+                            "secret rules are more than 256; remove some");
+    free(text);
+}
+END_TEST
+
+START_TEST(secret_rule_name_limits)
+{
+    struct pg_error *err = NULL;
+    char name[80];
+    char text[256];
+    struct config *cfg;
+
+    memset(name, 'a', 64);
+    name[64] = '\0';
+    snprintf(text, sizeof(text),
+             "inspector:\n  secret_rules:\n    - name: %s\n"
+             "      pattern: x\n",
+             name);
+    cfg = load_text(text, &err);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_str_eq(cfg->inspector.secret_rules[0].name, name);
+    config_free(cfg);
+
+    name[64] = 'a';
+    name[65] = '\0';
+    snprintf(text, sizeof(text),
+             "inspector:\n  secret_rules:\n    - name: %s\n"
+             "      pattern: x\n",
+             name);
+    assert_load_error(text,
+                      "pullgate.yaml:3: inspector.secret_rules[0].name: "
+                      "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                      "aaaaaaaaaaaa\" is not a secret rule name; use 1 to 64 "
+                      "lowercase letters, digits and '-', such as "
+                      "acme-api-key");
+    assert_load_error("inspector:\n  secret_rules:\n    - name: Acme_Key\n"
+                      "      pattern: x\n",
+                      "pullgate.yaml:3: inspector.secret_rules[0].name: "
+                      "\"Acme_Key\" is not a secret rule name; use 1 to 64 "
+                      "lowercase letters, digits and '-', such as "
+                      "acme-api-key");
+}
+END_TEST
+
+/* Builds a rule whose pattern has len bytes. */
+static char *
+pattern_file(size_t len)
+{
+    char *text = append(NULL, "inspector:\n  secret_rules:\n"
+                              "    - name: long\n      pattern: ");
+    char *pattern = malloc(len + 2);
+
+    ck_assert_ptr_nonnull(pattern);
+    memset(pattern, 'p', len);
+    pattern[len] = '\n';
+    pattern[len + 1] = '\0';
+    text = append(text, pattern);
+    free(pattern);
+    return text;
+}
+
+START_TEST(secret_rule_pattern_limits)
+{
+    struct pg_error *err = NULL;
+    char *text = pattern_file(PG_SECRET_PATTERN_MAX);
+    struct config *cfg = load_text(text, &err);
+
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_uint_eq(strlen(cfg->inspector.secret_rules[0].pattern), 4096);
+    config_free(cfg);
+    free(text);
+
+    text = pattern_file(PG_SECRET_PATTERN_MAX + 1);
+    assert_load_error(text, "pullgate.yaml:4: "
+                            "inspector.secret_rules[0].pattern: the pattern "
+                            "is longer than 4096 bytes; write a shorter "
+                            "pattern");
+    free(text);
+}
+END_TEST
+
+START_TEST(secret_rule_errors)
+{
+    assert_load_error("inspector:\n  secret_rules: acme\n",
+                      "pullgate.yaml:2: inspector.secret_rules: expected a "
+                      "list of secret rules, not the string \"acme\"; write "
+                      "one entry per rule, starting with \"- name: ...\"");
+    assert_load_error("inspector:\n  secret_rules:\n    - acme\n",
+                      "pullgate.yaml:3: inspector.secret_rules[0]: expected "
+                      "a mapping, not the string \"acme\"; write its keys on "
+                      "the lines below, indented");
+    assert_load_error("inspector:\n  secret_rules:\n    - pattern: x\n",
+                      "pullgate.yaml:3: inspector.secret_rules[0]: missing "
+                      "key \"name\"; add the name that findings report, "
+                      "such as name: acme-api-key");
+    assert_load_error("inspector:\n  secret_rules:\n    - name: acme\n",
+                      "pullgate.yaml:3: inspector.secret_rules[0]: missing "
+                      "key \"pattern\"; add a PCRE2 pattern, such as "
+                      "pattern: 'ACME-[0-9]{8}'");
+    assert_load_error("inspector:\n  secret_rules:\n"
+                      "    - {name: acme, pattern: 5}\n",
+                      "pullgate.yaml:3: inspector.secret_rules[0].pattern: "
+                      "expected a string, not the integer 5; write the value "
+                      "in quotes");
+    assert_load_error("inspector:\n  secret_rules:\n"
+                      "    - {name: acme, pattern: x, note: y}\n",
+                      "pullgate.yaml:3: unknown key "
+                      "\"inspector.secret_rules[0].note\"; known keys are "
+                      "name, pattern, description");
+    assert_load_error("inspector:\n  secret_rules:\n"
+                      "    - {name: acme, pattern: x}\n"
+                      "    - name: acme\n"
+                      "      pattern: y\n",
+                      "pullgate.yaml:4: inspector.secret_rules[1].name: "
+                      "\"acme\" is also the name of "
+                      "inspector.secret_rules[0]; give each secret rule a "
+                      "different name");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* config/config.c: errors in files                                   */
 /* ------------------------------------------------------------------ */
 
@@ -1419,6 +1676,14 @@ config_suite(void)
     tcase_add_test(options, option_paths_stay_relative);
     tcase_add_test(options, validate_duplicate_options);
     tcase_add_test(options, validate_no_upstream);
+    tcase_add_test(options, inspector_defaults);
+    tcase_add_test(options, inspector_file_limits);
+    tcase_add_test(options, inspector_file_limit_errors);
+    tcase_add_test(options, secret_rules_loaded);
+    tcase_add_test(options, secret_rules_maximum);
+    tcase_add_test(options, secret_rule_name_limits);
+    tcase_add_test(options, secret_rule_pattern_limits);
+    tcase_add_test(options, secret_rule_errors);
     suite_add_tcase(suite, options);
     return suite;
 }

@@ -301,6 +301,184 @@ START_TEST(digest_changes_with_pattern)
 END_TEST
 
 /*
+ * deny_secrets.
+ */
+
+static const char secrets_policy[] =
+    "version: 1\n"
+    "rules:\n"
+    "  - name: no-keys\n"
+    "    kind: deny_secrets\n"
+    "    message: image contains a secret\n"
+    "    secrets: [aws-access-key-id, private-key]\n";
+
+START_TEST(secrets_fires)
+{
+    static const struct finding denied[] = {
+        {"no-keys", "image contains a secret: aws-access-key-id in "
+                    "app/.env (layer 1, line 3), private-key in "
+                    "etc/ssl/private/site.key (layer 2, line 1)"},
+    };
+    struct policy *policy = parse_ok(secrets_policy);
+    json_t *verdict = evaluate(
+        policy, "{\"kind\": \"image\", \"secrets\": ["
+                "{\"rule\": \"aws-access-key-id\", \"path\": \"app/.env\","
+                " \"layer\": 1, \"line\": 3, \"present\": true},"
+                "{\"rule\": \"github-token\", \"path\": \"app/.env\","
+                " \"layer\": 1, \"line\": 4, \"present\": true},"
+                "{\"rule\": \"private-key\", \"path\":"
+                " \"etc/ssl/private/site.key\", \"layer\": 2, \"line\": 1,"
+                " \"present\": false}]}");
+
+    check_verdict(verdict, policy, "deny", denied, COUNT(denied), NULL, 0);
+    policy_free(policy);
+}
+END_TEST
+
+START_TEST(secrets_no_match)
+{
+    struct policy *policy = parse_ok(secrets_policy);
+
+    check_verdict(evaluate(policy,
+                           "{\"kind\": \"image\", \"secrets\": ["
+                           "{\"rule\": \"url-password\", \"path\": \"a\","
+                           " \"layer\": 0, \"line\": 1, \"present\": true}]}"),
+                  policy, "allow", NULL, 0, NULL, 0);
+    check_verdict(evaluate(policy, "{\"kind\": \"image\"}"), policy, "allow",
+                  NULL, 0, NULL, 0);
+    policy_free(policy);
+}
+END_TEST
+
+/* "*" names every rule; a finding by path alone has line 0 and the
+ * message leaves the line out. */
+START_TEST(secrets_star_and_path_findings)
+{
+    static const struct finding warnings[] = {
+        {"any-secret", "secret found: credential-file-netrc in root/.netrc "
+                       "(layer 0), url-password in etc/app.conf (layer 3, "
+                       "line 12)"},
+    };
+    struct policy *policy =
+        parse_ok("version: 1\n"
+                 "rules:\n"
+                 "  - name: any-secret\n"
+                 "    kind: deny_secrets\n"
+                 "    action: warn\n"
+                 "    message: secret found\n"
+                 "    secrets: ['*']\n");
+    json_t *verdict = evaluate(
+        policy, "{\"kind\": \"image\", \"secrets\": ["
+                "{\"rule\": \"credential-file-netrc\", \"path\":"
+                " \"root/.netrc\", \"layer\": 0, \"line\": 0,"
+                " \"present\": true},"
+                "{\"rule\": \"url-password\", \"path\": \"etc/app.conf\","
+                " \"layer\": 3, \"line\": 12, \"present\": true}]}");
+
+    check_verdict(verdict, policy, "allow", NULL, 0, warnings,
+                  COUNT(warnings));
+    policy_free(policy);
+}
+END_TEST
+
+/* Ten findings are listed; the rest are counted. */
+START_TEST(secrets_more_than_listed)
+{
+    struct policy *policy = parse_ok(secrets_policy);
+    char document_text[4096] = "{\"kind\": \"image\", \"secrets\": [";
+    char expected[2048] = "image contains a secret: ";
+    struct finding denied[1] = {{"no-keys", expected}};
+    json_t *verdict;
+
+    for (int i = 1; i <= 12; i++) {
+        size_t used = strlen(document_text);
+
+        snprintf(document_text + used, sizeof(document_text) - used,
+                 "%s{\"rule\": \"private-key\", \"path\": \"k%d.pem\","
+                 " \"layer\": 0, \"line\": 1, \"present\": true}",
+                 i > 1 ? ", " : "", i);
+        if (i > 10)
+            continue;
+        used = strlen(expected);
+        snprintf(expected + used, sizeof(expected) - used,
+                 "%sprivate-key in k%d.pem (layer 0, line 1)",
+                 i > 1 ? ", " : "", i);
+    }
+    memcpy(document_text + strlen(document_text), "]}", 3);
+    memcpy(expected + strlen(expected), " and 2 more", 12);
+
+    verdict = evaluate(policy, document_text);
+    check_verdict(verdict, policy, "deny", denied, 1, NULL, 0);
+    policy_free(policy);
+}
+END_TEST
+
+START_TEST(secrets_load_errors)
+{
+    struct pg_error *err = NULL;
+    static const char *const cases[][2] = {
+        {"version: 1\nrules:\n  - name: s\n    kind: deny_secrets\n"
+         "    message: m\n",
+         "test.yaml:3:5: missing required key \"secrets\" in rule \"s\"; list "
+         "the secret rule names to deny, such as [private-key], or [\"*\"] "
+         "for every rule"},
+        {"version: 1\nrules:\n  - name: s\n    kind: deny_secrets\n"
+         "    message: m\n    secrets: []\n",
+         "test.yaml:6:14: \"secrets\" in rule \"s\" is empty; list the secret "
+         "rule names to deny, such as [private-key], or [\"*\"] for every "
+         "rule"},
+        {"version: 1\nrules:\n  - name: s\n    kind: deny_secrets\n"
+         "    message: m\n    secrets: private-key\n",
+         "test.yaml:6:14: \"secrets\" in rule \"s\" must be a sequence, not a "
+         "string; write a list, either [a, b] or one \"- item\" per line"},
+        {"version: 1\nrules:\n  - name: s\n    kind: deny_files\n"
+         "    message: m\n    paths: [x]\n    secrets: [x]\n",
+         "test.yaml:7:5: key \"secrets\" is not allowed in rule \"s\" of kind "
+         "deny_files; remove it, because only deny_secrets rules read it"},
+    };
+
+    for (size_t i = 0; i < COUNT(cases); i++) {
+        ck_assert_ptr_null(
+            policy_parse("test.yaml", cases[i][0], strlen(cases[i][0]), &err));
+        ck_assert_ptr_nonnull(err);
+        ck_assert_str_eq(err->message, cases[i][1]);
+        pg_error_free(err);
+        err = NULL;
+    }
+}
+END_TEST
+
+/* The default policy denies content secrets but leaves url-password to
+ * the operator. */
+START_TEST(secrets_default_policy)
+{
+    static const struct finding denied[] = {
+        {"no-embedded-secrets",
+         "image contains a secret: github-token in app/config.yml (layer 1, "
+         "line 7), google-service-account in app/sa.json (layer 1, line 5)"},
+    };
+    static const struct finding warnings[] = {
+        {"root-user", ROOT_MESSAGE},
+    };
+    struct policy *policy = policy_load(NULL, NULL);
+    json_t *verdict = evaluate(
+        policy, "{\"kind\": \"image\", \"config\": {\"user\": \"root\"},"
+                " \"files\": [], \"secrets\": ["
+                "{\"rule\": \"github-token\", \"path\": \"app/config.yml\","
+                " \"layer\": 1, \"line\": 7, \"present\": true},"
+                "{\"rule\": \"url-password\", \"path\": \"app/config.yml\","
+                " \"layer\": 1, \"line\": 9, \"present\": true},"
+                "{\"rule\": \"google-service-account\", \"path\":"
+                " \"app/sa.json\", \"layer\": 1, \"line\": 5,"
+                " \"present\": true}]}");
+
+    check_verdict(verdict, policy, "deny", denied, COUNT(denied), warnings,
+                  COUNT(warnings));
+    policy_free(policy);
+}
+END_TEST
+
+/*
  * deny_files.
  */
 
@@ -955,12 +1133,12 @@ static const struct error_case error_cases[] = {
      "each rule a unique name"},
     {RULE_HEAD "    message: m\n",
      "test.yaml:3:5: missing required key \"kind\" in rule \"r1\"; add one of "
-     "denied_registries, denied_repositories, require_non_root or "
-     "deny_files"},
+     "denied_registries, denied_repositories, require_non_root, deny_files "
+     "or deny_secrets"},
     {RULE_HEAD "    kind: deny_file\n",
      "test.yaml:4:11: unknown kind \"deny_file\" in rule \"r1\"; use "
-     "denied_registries, denied_repositories, require_non_root or "
-     "deny_files"},
+     "denied_registries, denied_repositories, require_non_root, deny_files "
+     "or deny_secrets"},
     {RULE_HEAD "    kind: deny_files\n    paht: [x]\n",
      "test.yaml:5:5: unknown key \"paht\" in rule \"r1\"; the keys of a "
      "deny_files rule are name, description, kind, action, message, paths "
@@ -1250,9 +1428,18 @@ policy_suite(void)
     TCase *load = tcase_create("load");
     TCase *digest = tcase_create("digest");
     TCase *files = tcase_create("deny_files");
+    TCase *secrets = tcase_create("deny_secrets");
     TCase *root = tcase_create("require_non_root");
     TCase *inspection = tcase_create("inspection");
     TCase *source = tcase_create("source");
+
+    tcase_add_test(secrets, secrets_fires);
+    tcase_add_test(secrets, secrets_no_match);
+    tcase_add_test(secrets, secrets_star_and_path_findings);
+    tcase_add_test(secrets, secrets_more_than_listed);
+    tcase_add_test(secrets, secrets_load_errors);
+    tcase_add_test(secrets, secrets_default_policy);
+    suite_add_tcase(suite, secrets);
 
     tcase_add_test(load, default_loads);
     tcase_add_test(load, default_digest_stable);
