@@ -1,8 +1,9 @@
 /*
  * pullgate: a registry mirror that gates image pulls with a policy.
  *
- * main() parses the command line, loads the configuration and the policy,
- * opens the cache, and runs the event loop until SIGTERM or SIGINT.
+ * main() dispatches the command. serve parses the command line, loads the
+ * configuration and the policy, opens the cache, and runs the event loop
+ * until SIGTERM or SIGINT; inspect and sbom live in proxy/cli_inspect.c.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "config/log.h"
 #include "policy/policy.h"
 #include "proxy/blobfetch.h"
+#include "proxy/cli_inspect.h"
 #include "proxy/gate.h"
 #include "proxy/handlers.h"
 #include "proxy/server.h"
@@ -27,10 +29,15 @@
 
 static const char usage[] =
     "Usage: pullgate serve [OPTIONS]\n"
+    "       pullgate inspect [-c CONFIG] [--platform OS/ARCH] REF\n"
+    "       pullgate sbom [-c CONFIG] [--platform OS/ARCH] REF\n"
+    "                     --format spdx-json|cyclonedx-json\n"
     "       pullgate --help | --version\n"
     "\n"
-    "Runs an OCI registry mirror that forwards pulls to upstream registries,\n"
-    "inspects each image, and serves only images its policy allows.\n"
+    "serve runs an OCI registry mirror that forwards pulls to upstream\n"
+    "registries, inspects each image, and serves only images its policy\n"
+    "allows. inspect prints the image document of one image, and sbom its\n"
+    "software bill of materials; see pullgate inspect --help.\n"
     "\n"
     "Options of serve (each overrides the configuration file):\n"
     "  -c, --config FILE      YAML configuration file (default: built-in\n"
@@ -102,8 +109,8 @@ on_stop_signal(evutil_socket_t signal_number, short what, void *arg)
         event_base_loopexit(d->base, NULL);
         return;
     }
-    d->stop_deadline_ms = pg_monotonic_ms() +
-                          (uint64_t)d->cfg->shutdown_grace_seconds * 1000;
+    d->stop_deadline_ms =
+        pg_monotonic_ms() + (uint64_t)d->cfg->shutdown_grace_seconds * 1000;
     pg_log(PG_LOG_INFO, "stopping", "signal=%d in_flight=%u grace_s=%u",
            (int)signal_number, handlers_in_flight(d->handlers),
            d->cfg->shutdown_grace_seconds);
@@ -225,8 +232,8 @@ daemon_start(struct daemon *d, struct pg_error **err)
     d->upstreams = upstream_client_new(d->base, d->cfg, err);
     if (d->upstreams == NULL)
         return -1;
-    d->fetches = blobfetch_new(d->base, d->upstreams, d->workers, d->cache,
-                               err);
+    d->fetches =
+        blobfetch_new(d->base, d->upstreams, d->workers, d->cache, err);
     if (d->fetches == NULL)
         return -1;
     d->gate = gate_new(d->base, d->cfg, d->upstreams, d->fetches, d->workers,
@@ -308,8 +315,7 @@ log_start(const struct daemon *d)
            PACKAGE_VERSION, d->cfg->listen_host, d->cfg->listen_port,
            d->cfg->tls_cert_file != NULL ? "on" : "off", upstreams,
            d->cfg->cache_dir, policy_source(d->policy),
-           policy_digest(d->policy), workers_count(d->workers),
-           d->cfg->source);
+           policy_digest(d->policy), workers_count(d->workers), d->cfg->source);
 }
 
 static int
@@ -347,8 +353,8 @@ main(int argc, char **argv)
 {
     int status;
 
-    if (argc >= 2 && (strcmp(argv[1], "--version") == 0 ||
-                      strcmp(argv[1], "-V") == 0)) {
+    if (argc >= 2 &&
+        (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
         printf("pullgate %s\n", PACKAGE_VERSION);
         return 0;
     }
@@ -357,9 +363,11 @@ main(int argc, char **argv)
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "serve") != 0) {
-        fprintf(stderr, "pullgate: unknown command \"%s\"; see pullgate "
-                        "--help\n",
+    if (strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "inspect") != 0 &&
+        strcmp(argv[1], "sbom") != 0) {
+        fprintf(stderr,
+                "pullgate: unknown command \"%s\"; see pullgate "
+                "--help\n",
                 argv[1]);
         return 2;
     }
@@ -372,7 +380,12 @@ main(int argc, char **argv)
                         "libcurl\n");
         return 1;
     }
-    status = serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "inspect") == 0)
+        status = cli_inspect_main(argc - 1, argv + 1, CLI_OUTPUT_DOCUMENT);
+    else if (strcmp(argv[1], "sbom") == 0)
+        status = cli_inspect_main(argc - 1, argv + 1, CLI_OUTPUT_SBOM);
+    else
+        status = serve(argc - 1, argv + 1);
     curl_global_cleanup();
     libevent_global_shutdown();
     return status;

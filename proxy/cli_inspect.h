@@ -1,0 +1,27 @@
+/*
+ * The `pullgate inspect` and `pullgate sbom` commands: read one image from
+ * an upstream registry, an OCI image layout or an image archive, verify
+ * every blob against its digest, and print the image document or an SBOM
+ * of it to standard output.
+ */
+#ifndef PG_CLI_INSPECT_H
+#define PG_CLI_INSPECT_H
+
+enum cli_inspect_output {
+    CLI_OUTPUT_DOCUMENT, /* pullgate inspect */
+    CLI_OUTPUT_SBOM,     /* pullgate sbom */
+};
+
+/* Exit statuses of both commands. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_UNREADABLE 1 /* the image could not be read or inspected */
+#define CLI_EXIT_USAGE 2
+
+/*
+ * Runs the command with argv[0] the command's name ("inspect" or "sbom")
+ * and returns the exit status. Messages go to standard error. libevent's
+ * pthread support and libcurl must be initialised first.
+ */
+int cli_inspect_main(int argc, char **argv, enum cli_inspect_output output);
+
+#endif
