@@ -26,6 +26,7 @@
  *               optional fields are "purl" (set by every cataloger except
  *               the OS package ones, whose namespace and distro come from
  *               the os-release file), "licenses" [string], "arch",
+ *               "namespace" (a Maven group id),
  *               "source_name", "source_version" (dpkg Source:, apk origin,
  *               source RPM), "epoch" (rpm), "release" (rpm), "location"
  *               (a path inside an archive, such as
