@@ -537,6 +537,49 @@ add_modules(struct catalog_ctx *ctx, const struct go_scan *scan,
     return 0;
 }
 
+/*
+ * Adds the Go standard library linked into the binary as the package
+ * "stdlib", because vulnerability feeds list Go's own fixes under that
+ * name with versions such as "1.19.8". Binaries built outside module mode
+ * record nothing else, so this is all a policy can match for them. The
+ * version is the Go version without its "go" prefix and without the
+ * experiment suffix (" X:boringcrypto"); a development build of Go
+ * ("devel go1.22-abc") keeps its whole text. Returns 0 or -1.
+ */
+static int
+add_stdlib(struct catalog_ctx *ctx, const struct go_scan *scan)
+{
+    const char *version = scan->go_version;
+    size_t len = strcspn(version, " ");
+    char *trimmed;
+    json_t *package;
+    int rc = -1;
+
+    if (strncmp(version, "go", 2) == 0 && len > 2) {
+        version += 2;
+        len -= 2;
+    } else {
+        len = strlen(version);
+    }
+    trimmed = strndup(version, len);
+    if (trimmed == NULL)
+        return -1;
+    package = json_pack("{s:s, s:s, s:b}", "type", "golang", "name", "stdlib",
+                        "main_module", false);
+    if (package != NULL && json_set_text(package, "version", trimmed) == 0 &&
+        json_set_text(package, "path", scan->path) == 0 &&
+        json_set_text(package, "go_version", scan->go_version) == 0 &&
+        json_object_set_new(package, "purl",
+                            catalog_purl("golang", NULL, "stdlib", trimmed,
+                                         NULL)) == 0) {
+        rc = catalog_add(ctx, "packages", package);
+        package = NULL;
+    }
+    json_decref(package);
+    free(trimmed);
+    return rc;
+}
+
 /* Returns 0 or -1 for a scan that read both strings. */
 static int
 finish_strings(struct catalog_ctx *ctx, struct go_scan *scan)
@@ -548,6 +591,8 @@ finish_strings(struct catalog_ctx *ctx, struct go_scan *scan)
         return catalog_note(ctx, GO_CATALOGER, scan->path,
                             "the Go build information has an empty Go "
                             "version");
+    if (add_stdlib(ctx, scan) < 0)
+        return -1;
     if (modinfo_parse(&info, scan->modinfo, scan->modinfo_len) < 0)
         return -1;
     rc = add_modules(ctx, scan, &info);

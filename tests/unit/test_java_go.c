@@ -785,8 +785,10 @@ START_TEST(go_modules_any_block_size)
     for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
         json_t *findings = go_findings("usr/local/bin/tool", &file, blocks[i]);
 
-        ck_assert_uint_eq(count_of(findings, "packages"), 5);
+        ck_assert_uint_eq(count_of(findings, "packages"), 6);
         ck_assert_uint_eq(count_of(findings, "notes"), 0);
+        golang_check(findings, "stdlib", "1.21.5", "pkg:golang/stdlib@1.21.5",
+                     false);
         golang_check(findings, "example.com/tool", "(devel)",
                      "pkg:golang/example.com/tool@%28devel%29", true);
         golang_check(findings, "github.com/spf13/cobra", "v1.8.0",
@@ -807,7 +809,8 @@ END_TEST
  * objcopy extracts them. Debian builds it outside module mode, so it
  * records the Go version and the package path but no modules. */
 static void
-registry_expected(char *message, size_t size)
+registry_expected(char *message, size_t size, char *go_version,
+                  size_t go_version_size)
 {
     char out[] = "/tmp/test_java_go.XXXXXX";
     int fd = mkstemp(out);
@@ -842,6 +845,7 @@ registry_expected(char *message, size_t size)
              "built with %s outside module mode (package %.*s); no module "
              "versions are recorded",
              version, (int)strcspn(path, "\n"), path);
+    snprintf(go_version, go_version_size, "%s", version);
     free(section.data);
 }
 
@@ -850,14 +854,21 @@ START_TEST(go_docker_registry)
     static const size_t blocks[] = {1, 7, 65536, SIZE_MAX};
     struct bytes binary = file_read(GO_BINARY);
     char expected[512];
+    char go_version[64];
 
-    registry_expected(expected, sizeof(expected));
-    ck_assert_msg(strstr(expected, "go1.") != NULL, "%s", expected);
+    registry_expected(expected, sizeof(expected), go_version,
+                      sizeof(go_version));
+    ck_assert_msg(strncmp(go_version, "go1.", 4) == 0, "%s", go_version);
     for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
         json_t *findings =
             go_findings("usr/bin/docker-registry", &binary, blocks[i]);
+        json_t *stdlib = package_find(findings, "stdlib", go_version + 2);
 
-        ck_assert_uint_eq(count_of(findings, "packages"), 0);
+        /* The standard library is all a binary built outside module
+         * mode records. */
+        ck_assert_uint_eq(count_of(findings, "packages"), 1);
+        ck_assert_ptr_nonnull(stdlib);
+        ck_assert_str_eq(text_at(stdlib, "go_version"), go_version);
         ck_assert_uint_eq(count_of(findings, "notes"), 1);
         ck_assert_str_eq(
             note_find(findings, "golang", "usr/bin/docker-registry"), expected);
@@ -875,8 +886,10 @@ START_TEST(go_docker_registry_in_layer)
         member_bytes("usr/bin/docker-registry", &binary)};
     json_t *findings = layer_findings(members, 1, &default_options);
     char expected[512];
+    char go_version[64];
 
-    registry_expected(expected, sizeof(expected));
+    registry_expected(expected, sizeof(expected), go_version,
+                      sizeof(go_version));
     ck_assert_str_eq(note_find(findings, "golang", "usr/bin/docker-registry"),
                      expected);
 
