@@ -369,6 +369,27 @@ cache_blob_writer_size(const struct cache_blob_writer *writer)
     return writer->size;
 }
 
+int
+cache_blob_writer_open_reader(const struct cache_blob_writer *writer,
+                              struct pg_error **err)
+{
+    char reason[CACHE_STRERROR_MAX];
+    int fd = -1;
+
+    /* Only this writer's owner unlinks or renames the temporary file, so
+     * the name still refers to the file it writes. */
+    if (writer->temp_path[0] != '\0')
+        fd = open(writer->temp_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
+                     "cannot open %s for reading: %s; check permissions "
+                     "under %s/tmp",
+                     writer->temp_path,
+                     cache_strerror(errno, reason, sizeof(reason)),
+                     writer->cache->dir);
+    return fd;
+}
+
 /* Compares the hash of the bytes written with the expected digest. */
 static int
 writer_verify(struct cache_blob_writer *writer, struct pg_error **err)

@@ -21,6 +21,7 @@
  *   verdicts    "<manifest digest> <policy digest>" -> verdict
  *   allowed     "<blob digest> <policy digest>" -> manifest digest that
  *               allowed it
+ *   lineage     "<chain id>" -> the image whose layers make up that chain
  *
  * Record encodings:
  *   blobs       24-byte header, then the media type without a terminator.
@@ -31,6 +32,7 @@
  *   documents   the document as compact JSON
  *   verdicts    the verdict as compact JSON
  *   allowed     the manifest digest as text, without a terminator
+ *   lineage     compact JSON {"manifest_digest", "name"}
  * A key longer than LMDB's maximum key size (511 bytes in LMDB 0.9) is
  * stored as "sha256:" and the hex SHA-256 of the key. Only tag keys get
  * that long; such a key cannot clash with a tag key, which has a '/'.
@@ -141,6 +143,16 @@ int cache_blob_writer_write(struct cache_blob_writer *writer,
 uint64_t cache_blob_writer_size(const struct cache_blob_writer *writer);
 
 /*
+ * Opens the writer's temporary file read-only, so that the bytes written
+ * so far can be read while more arrive. The descriptor stays valid after
+ * the writer commits (the file is renamed) or aborts (the file is
+ * deleted). Returns it, or -1 with a 503 UNAVAILABLE error. The caller
+ * closes it.
+ */
+int cache_blob_writer_open_reader(const struct cache_blob_writer *writer,
+                                  struct pg_error **err);
+
+/*
  * Finishes the blob: when the bytes hash to the digest, syncs the file,
  * renames it into the store and records it in LMDB; otherwise deletes the
  * file and fails with 502 UNAVAILABLE naming both digests. The writer is
@@ -237,6 +249,35 @@ int cache_blob_allow(struct cache *cache, const char *blob_digest,
 int cache_blob_allowed(struct cache *cache, const char *blob_digest,
                        const char *policy_digest, const char *scope,
                        struct pg_error **err);
+
+/* Maximum length of the image name in a lineage record, in bytes. The
+ * longest reference pullgate accepts, a registry host with a port, a
+ * repository and a digest, is about 650 bytes. */
+#define CACHE_LINEAGE_NAME_MAX 1024
+
+/*
+ * Records that the image manifest_digest, pulled as name (such as
+ * "docker.io/library/debian:12", or ""), has exactly the layers whose
+ * OCI ChainID (inspector_chain_ids) is chain_id, replacing an earlier
+ * record of that chain. An image whose own chain passes through chain_id
+ * is built on that image. The digests must be valid (else 400
+ * DIGEST_INVALID) and name at most CACHE_LINEAGE_NAME_MAX bytes (else 400
+ * NAME_INVALID). Workers.
+ */
+int cache_lineage_put(struct cache *cache, const char *chain_id,
+                      const char *manifest_digest, const char *name,
+                      struct pg_error **err);
+
+/*
+ * Looks up the image recorded for chain_id and copies its manifest digest
+ * and name into the caller's buffers, either of which may be NULL. Sizes
+ * of PG_DIGEST_MAX + 1 and CACHE_LINEAGE_NAME_MAX + 1 bytes fit any
+ * record; a smaller buffer that a record does not fit is a 500 INTERNAL
+ * error. Returns 1, 0 or -1.
+ */
+int cache_lineage_get(struct cache *cache, const char *chain_id,
+                      char *manifest_digest, size_t manifest_digest_size,
+                      char *name, size_t name_size, struct pg_error **err);
 
 /*
  * Updates a blob's last access time, or creates its record from the file

@@ -1,7 +1,9 @@
 /*
- * Layer listing: reads one layer blob as a tar stream with libarchive and
- * records every entry's metadata. Entry data is read and discarded, never
- * written anywhere, so that every decompressed byte is counted and the
+ * Layer reading: reads one layer as a tar stream with libarchive from any
+ * source (a file, or a download still under way), records every entry's
+ * metadata and hands the content of regular files to the catalogers and
+ * content scanners (inspector/catalog.h). Entry data is read in memory,
+ * never written anywhere, and every decompressed byte is counted, so the
  * size and compression ratio limits apply to all of the layer.
  */
 #include <errno.h>
@@ -18,10 +20,22 @@
 #include <jansson.h>
 
 #include "config/error.h"
+#include "inspector/catalog.h"
 #include "inspector/inspector.h"
 
-/* Bytes libarchive reads from the layer file at a time. */
+/* Bytes libarchive reads from the layer source at a time. */
 #define LAYER_READ_BLOCK_BYTES (1024 * 1024)
+
+/* Entries of catalog_table that the layer reader can dispatch to. */
+#define LAYER_CATALOGERS_MAX 32
+
+/* Leading bytes of a file searched for a NUL byte: a file without one
+ * there is text and is scanned for secrets. */
+#define LAYER_TEXT_PROBE_BYTES 8192
+
+/* The ELF magic number, which starts every Go binary on Linux. */
+#define ELF_MAGIC "\x7f" "ELF"
+#define ELF_MAGIC_BYTES 4
 
 /*
  * Decompressed bytes read before the compression ratio is checked. Below
@@ -52,6 +66,26 @@ struct layer_scan {
     const struct inspector_options *limits;
     uint64_t entries;
     json_t *files;
+    struct catalog_ctx catalog; /* its findings go into the result */
+
+    /* The content of one file that catalogers or the secret scanner
+     * read whole, reused across entries. */
+    unsigned char *content;
+    size_t content_cap;
+
+    const struct inspector_source *source;
+    unsigned char *read_buffer; /* LAYER_READ_BLOCK_BYTES */
+    uint64_t source_bytes;      /* read from the source so far */
+    /* Why the source failed: reported in place of the EIO that the read
+     * callback gives libarchive. */
+    struct pg_error *source_error;
+};
+
+/* The content of the current entry, handed to a streaming cataloger. */
+struct catalog_stream {
+    struct layer_scan *scan;
+    struct pg_error *error; /* why the layer cannot be read further */
+    bool ended;
 };
 
 /* Returns the length of the path in path[0..len) without its last
@@ -277,9 +311,9 @@ entry_set_link(json_t *file, const struct entry_names *names)
 
 /* Returns the JSON object of one entry, or NULL when memory is short. */
 static json_t *
-entry_to_json(struct archive_entry *entry, const struct entry_names *names)
+entry_to_json(struct archive_entry *entry, const struct entry_names *names,
+              const char *path)
 {
-    char *path = path_normalize(names->path);
     json_int_t mode = archive_entry_mode(entry) & 07777;
     json_int_t uid = archive_entry_uid(entry);
     json_int_t gid = archive_entry_gid(entry);
@@ -289,7 +323,7 @@ entry_to_json(struct archive_entry *entry, const struct entry_names *names)
     json_t *file = NULL;
     json_t *result = NULL;
 
-    if (path == NULL || entry_whiteout(path, &type, &target) < 0)
+    if (entry_whiteout(path, &type, &target) < 0)
         goto out;
     if (type == NULL)
         type = entry_type_name(entry, names);
@@ -315,7 +349,6 @@ entry_to_json(struct archive_entry *entry, const struct entry_names *names)
 out:
     json_decref(file);
     free(target);
-    free(path);
     return result;
 }
 
@@ -324,10 +357,19 @@ out:
  * memory shortage means the bytes are not a tar stream it can follow.
  */
 static void
-scan_set_archive_error(const struct layer_scan *scan, struct pg_error **err)
+scan_set_archive_error(struct layer_scan *scan, struct pg_error **err)
 {
     int code = archive_errno(scan->archive);
     const char *text = archive_error_string(scan->archive);
+
+    /* A failed source names its own cause, such as a digest mismatch. */
+    if (scan->source_error != NULL) {
+        if (err != NULL && *err == NULL) {
+            *err = scan->source_error;
+            scan->source_error = NULL;
+        }
+        return;
+    }
 
     if (text == NULL)
         text = "unknown libarchive error";
@@ -429,14 +471,349 @@ scan_check_path(const struct layer_scan *scan, const char *what,
     return -1;
 }
 
-/* Records the entry whose header was just read, then reads its data. */
-static int
-scan_entry(struct layer_scan *scan, struct archive_entry *entry,
-           struct pg_error **err)
-{
-    struct entry_names names;
-    json_t *file;
+/* ---- file content: catalogers, secrets and Go binaries ---- */
 
+/* What is done with the content of one regular file. */
+struct file_plan {
+    const struct cataloger *stream; /* the first that wants a stream */
+    bool buffer[LAYER_CATALOGERS_MAX]; /* catalogers that read it whole */
+    size_t n_buffer;
+    bool read_whole; /* into scan->content, for them or for secrets */
+};
+
+static bool
+is_text(const unsigned char *data, size_t len)
+{
+    size_t probe = len < LAYER_TEXT_PROBE_BYTES ? len : LAYER_TEXT_PROBE_BYTES;
+
+    return memchr(data, '\0', probe) == NULL;
+}
+
+/*
+ * Asks every cataloger whether it wants the file at path of size bytes,
+ * and fills plan. A cataloger that wants the whole of a file larger than
+ * options->file_bytes_max gets a note in place of the content. A stream
+ * goes to the first cataloger that asks for one, and then nobody reads
+ * the file whole, because the data can be read only once. Returns 0, or
+ * -1 when memory is short.
+ */
+static int
+file_plan_make(struct layer_scan *scan, const char *path, int64_t size,
+               struct file_plan *plan)
+{
+    const struct inspector_options *limits = scan->limits;
+    uint64_t bytes = size < 0 ? 0 : (uint64_t)size;
+
+    memset(plan, 0, sizeof(*plan));
+    for (size_t i = 0; catalog_table[i] != NULL; i++) {
+        const struct cataloger *c = catalog_table[i];
+        enum catalog_want want = c->want(path, size);
+
+        if (want == CATALOG_STREAM && plan->stream == NULL) {
+            plan->stream = c;
+        } else if (want == CATALOG_BUFFER && bytes > limits->file_bytes_max) {
+            if (catalog_note(&scan->catalog, c->name, path,
+                             "file of %llu bytes is larger than %llu bytes "
+                             "(inspector.file_bytes_max) and was not read",
+                             (unsigned long long)bytes,
+                             (unsigned long long)limits->file_bytes_max) < 0)
+                return -1;
+        } else if (want == CATALOG_BUFFER) {
+            plan->buffer[i] = true;
+            plan->n_buffer++;
+        }
+    }
+    plan->read_whole = plan->stream == NULL &&
+                       (plan->n_buffer > 0 ||
+                        bytes <= limits->secret_file_bytes_max);
+    return 0;
+}
+
+/* Makes scan->content hold at least len bytes and a NUL byte. len is at
+ * most the larger of the two file limits, which file_plan_make checked. */
+static int
+content_reserve(struct layer_scan *scan, size_t len)
+{
+    unsigned char *grown;
+
+    if (len < scan->content_cap)
+        return 0;
+    grown = realloc(scan->content, len + 1);
+    if (grown == NULL)
+        return -1;
+    scan->content = grown;
+    scan->content_cap = len + 1;
+    return 0;
+}
+
+/*
+ * Reads the current entry's data, len bytes by its header, into
+ * scan->content. A sparse file's holes read as zero bytes, and data past
+ * len, which a corrupt header could announce, is counted and dropped.
+ */
+static int
+content_read(struct layer_scan *scan, size_t len, struct pg_error **err)
+{
+    const void *block;
+    size_t size;
+    la_int64_t offset;
+
+    if (content_reserve(scan, len) < 0) {
+        scan_set_memory_error(scan, err);
+        return -1;
+    }
+    memset(scan->content, 0, len + 1);
+
+    for (;;) {
+        int r = archive_read_data_block(scan->archive, &block, &size, &offset);
+
+        if (r == ARCHIVE_EOF)
+            return 0;
+        if (r < ARCHIVE_WARN) {
+            scan_set_archive_error(scan, err);
+            return -1;
+        }
+        if (scan_check_bytes(scan, err) < 0)
+            return -1;
+        if (offset >= 0 && (uint64_t)offset < len) {
+            size_t room = len - (size_t)offset;
+
+            memcpy(scan->content + offset, block, size < room ? size : room);
+        }
+    }
+}
+
+/* Runs the Go build information reader over a whole file in memory. */
+static int
+go_scan_content(struct layer_scan *scan, const char *path,
+                const unsigned char *data, size_t len)
+{
+    struct go_scan *go = go_scan_new(path);
+
+    if (go == NULL)
+        return -1;
+    go_scan_feed(go, data, len);
+    return go_scan_finish(&scan->catalog, go);
+}
+
+/* Reads a file whole and hands it to the catalogers in plan, the secret
+ * scanner and the Go reader. */
+static int
+file_read_whole(struct layer_scan *scan, const char *path, size_t len,
+                const struct file_plan *plan, struct pg_error **err)
+{
+    const unsigned char *data;
+
+    if (content_read(scan, len, err) < 0)
+        return -1;
+    data = scan->content;
+
+    for (size_t i = 0; catalog_table[i] != NULL; i++) {
+        if (plan->buffer[i] &&
+            catalog_table[i]->file(&scan->catalog, path, data, len) < 0)
+            goto memory;
+    }
+    if (len <= scan->limits->secret_file_bytes_max && is_text(data, len) &&
+        secrets_scan(&scan->catalog, path, data, len) < 0)
+        goto memory;
+    if (len >= ELF_MAGIC_BYTES &&
+        memcmp(data, ELF_MAGIC, ELF_MAGIC_BYTES) == 0 &&
+        go_scan_content(scan, path, data, len) < 0)
+        goto memory;
+    return 0;
+
+memory:
+    scan_set_memory_error(scan, err);
+    return -1;
+}
+
+/* The first bytes of a file read block by block, to recognize an ELF
+ * file even when the first block is shorter than the magic number. */
+struct elf_sniff {
+    unsigned char head[ELF_MAGIC_BYTES];
+    size_t head_len;
+    bool decided;
+    struct go_scan *go; /* set once the file is known to be ELF */
+};
+
+/* Feeds one block to the sniffer and, for an ELF file, to the Go reader.
+ * Returns 0, or -1 when memory is short. */
+static int
+elf_sniff_feed(struct elf_sniff *sniff, const char *path,
+               const unsigned char *block, size_t size)
+{
+    size_t used = 0;
+
+    if (sniff->decided) {
+        if (sniff->go != NULL)
+            go_scan_feed(sniff->go, block, size);
+        return 0;
+    }
+
+    used = ELF_MAGIC_BYTES - sniff->head_len;
+    if (used > size)
+        used = size;
+    memcpy(sniff->head + sniff->head_len, block, used);
+    sniff->head_len += used;
+    if (sniff->head_len < ELF_MAGIC_BYTES)
+        return 0;
+
+    sniff->decided = true;
+    if (memcmp(sniff->head, ELF_MAGIC, ELF_MAGIC_BYTES) != 0)
+        return 0;
+    sniff->go = go_scan_new(path);
+    if (sniff->go == NULL)
+        return -1;
+    go_scan_feed(sniff->go, sniff->head, ELF_MAGIC_BYTES);
+    go_scan_feed(sniff->go, block + used, size - used);
+    return 0;
+}
+
+/*
+ * Reads a file that nobody reads whole block by block, feeding an ELF
+ * file to the Go reader.
+ * NOTE: the blocks of a sparse file reach the Go reader without its
+ * holes; a Go binary stored sparse is not recognized.
+ */
+static int
+file_read_blocks(struct layer_scan *scan, const char *path,
+                 struct pg_error **err)
+{
+    struct elf_sniff sniff = {0};
+    const void *block;
+    size_t size;
+    la_int64_t offset;
+    int rc = -1;
+
+    for (;;) {
+        int r = archive_read_data_block(scan->archive, &block, &size, &offset);
+
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r < ARCHIVE_WARN) {
+            scan_set_archive_error(scan, err);
+            goto out;
+        }
+        if (scan_check_bytes(scan, err) < 0)
+            goto out;
+        if (elf_sniff_feed(&sniff, path, block, size) < 0) {
+            scan_set_memory_error(scan, err);
+            goto out;
+        }
+    }
+
+    rc = 0;
+    if (sniff.go != NULL) {
+        struct go_scan *go = sniff.go;
+
+        sniff.go = NULL;
+        if (go_scan_finish(&scan->catalog, go) < 0) {
+            scan_set_memory_error(scan, err);
+            rc = -1;
+        }
+    }
+
+out:
+    go_scan_free(sniff.go);
+    return rc;
+}
+
+int
+catalog_stream_next(struct catalog_stream *stream, const void **block,
+                    size_t *len)
+{
+    struct layer_scan *scan = stream->scan;
+    la_int64_t offset;
+
+    if (stream->error != NULL)
+        return -1;
+
+    while (!stream->ended) {
+        int r = archive_read_data_block(scan->archive, block, len, &offset);
+
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r < ARCHIVE_WARN) {
+            scan_set_archive_error(scan, &stream->error);
+            return -1;
+        }
+        if (scan_check_bytes(scan, &stream->error) < 0)
+            return -1;
+        /* libarchive may return an empty block; the contract promises
+         * data with every 1. */
+        if (*len > 0)
+            return 1;
+    }
+    stream->ended = true;
+    return 0;
+}
+
+/*
+ * Hands the current entry to a streaming cataloger, then reads what it
+ * left, so that the limits still apply to every byte. The stream's error
+ * fails the layer.
+ */
+static int
+file_stream(struct layer_scan *scan, const char *path,
+            const struct cataloger *cataloger, struct pg_error **err)
+{
+    struct catalog_stream stream = {.scan = scan};
+    int rc = cataloger->stream(&scan->catalog, path, &stream);
+
+    if (stream.error != NULL) {
+        if (err != NULL && *err == NULL)
+            *err = stream.error;
+        else
+            pg_error_free(stream.error);
+        return -1;
+    }
+    if (rc < 0) {
+        scan_set_memory_error(scan, err);
+        return -1;
+    }
+    return scan_read_data(scan, err);
+}
+
+/* Reads the content of the regular file whose header was just read. */
+static int
+scan_file(struct layer_scan *scan, struct archive_entry *entry,
+          const char *path, struct pg_error **err)
+{
+    int64_t size = archive_entry_size_is_set(entry) ? archive_entry_size(entry)
+                                                     : 0;
+    struct file_plan plan;
+
+    if (secrets_check_path(&scan->catalog, path) < 0 ||
+        file_plan_make(scan, path, size, &plan) < 0) {
+        scan_set_memory_error(scan, err);
+        return -1;
+    }
+
+    if (plan.stream != NULL)
+        return file_stream(scan, path, plan.stream, err);
+    if (plan.read_whole)
+        return file_read_whole(scan, path, (size_t)size, &plan, err);
+    return file_read_blocks(scan, path, err);
+}
+
+/* Returns true for a regular file: not a hard link, which has no data of
+ * its own, and not a whiteout, which only hides a file. */
+static bool
+entry_is_regular_file(struct archive_entry *entry,
+                      const struct entry_names *names, const char *path)
+{
+    const char *base = path_basename(path);
+
+    return archive_entry_filetype(entry) == AE_IFREG &&
+           names->hardlink == NULL && !has_prefix(base, WHITEOUT_PREFIX);
+}
+
+/* Checks the entry count and the lengths of the names of the entry whose
+ * header was just read. */
+static int
+scan_check_entry(struct layer_scan *scan, const struct entry_names *names,
+                 struct pg_error **err)
+{
     scan->entries++;
     if (scan->entries > scan->limits->entries_max) {
         pg_error_set(err, 403, PG_ERR_DENIED,
@@ -447,29 +824,52 @@ scan_entry(struct layer_scan *scan, struct archive_entry *entry,
         return -1;
     }
 
-    entry_names_get(entry, &names);
-    if (names.path == NULL) {
+    if (names->path == NULL) {
         pg_error_set(err, 403, PG_ERR_DENIED,
                      "entry %llu of layer %s has no path",
                      (unsigned long long)scan->entries, scan->digest);
         return -1;
     }
-    if (scan_check_path(scan, "path", names.path, err) < 0 ||
-        (names.hardlink != NULL &&
-         scan_check_path(scan, "link target", names.hardlink, err) < 0) ||
-        (names.symlink != NULL &&
-         scan_check_path(scan, "link target", names.symlink, err) < 0))
+    if (scan_check_path(scan, "path", names->path, err) < 0 ||
+        (names->hardlink != NULL &&
+         scan_check_path(scan, "link target", names->hardlink, err) < 0) ||
+        (names->symlink != NULL &&
+         scan_check_path(scan, "link target", names->symlink, err) < 0))
+        return -1;
+    return 0;
+}
+
+/* Records the entry whose header was just read, then reads its data. */
+static int
+scan_entry(struct layer_scan *scan, struct archive_entry *entry,
+           struct pg_error **err)
+{
+    struct entry_names names;
+    char *path = NULL;
+    json_t *file;
+    int rc = -1;
+
+    entry_names_get(entry, &names);
+    if (scan_check_entry(scan, &names, err) < 0)
         return -1;
 
-    file = entry_to_json(entry, &names);
+    path = path_normalize(names.path);
+    file = path == NULL ? NULL : entry_to_json(entry, &names, path);
     if (file == NULL || json_array_append_new(scan->files, file) < 0) {
         scan_set_memory_error(scan, err);
-        return -1;
+        goto out;
     }
 
     if (scan_check_bytes(scan, err) < 0)
-        return -1;
-    return scan_read_data(scan, err);
+        goto out;
+    if (entry_is_regular_file(entry, &names, path))
+        rc = scan_file(scan, entry, path, err);
+    else
+        rc = scan_read_data(scan, err);
+
+out:
+    free(path);
+    return rc;
 }
 
 /* Reads every entry up to the end of the archive. */
@@ -495,49 +895,101 @@ scan_entries(struct layer_scan *scan, struct pg_error **err)
 }
 
 /*
+ * Reads the next bytes of the layer from its source for libarchive.
+ * On failure, keeps the source's error, which scan_set_archive_error
+ * reports in place of libarchive's.
+ */
+static la_ssize_t
+layer_source_read(struct archive *archive, void *arg, const void **buffer)
+{
+    struct layer_scan *scan = arg;
+    ssize_t n = scan->source->read(scan->source->arg, scan->read_buffer,
+                                   LAYER_READ_BLOCK_BYTES, &scan->source_error);
+
+    if (n < 0 || n > LAYER_READ_BLOCK_BYTES) {
+        pg_error_set(&scan->source_error, 502, PG_ERR_UNAVAILABLE,
+                     "layer %s could not be read: its source failed "
+                     "without naming a reason",
+                     scan->digest);
+        archive_set_error(archive, EIO, "%s", scan->source_error->message);
+        return ARCHIVE_FATAL;
+    }
+    scan->source_bytes += (uint64_t)n;
+    *buffer = scan->read_buffer;
+    return n;
+}
+
+/*
  * Returns a reader for the tar formats (ustar, pax, GNU tar, which
  * archive_read_support_format_tar covers together) behind gzip, zstd or
- * no compression, reading from fd. Other archive formats are not
- * registered, so a zip or ISO image is rejected instead of listed.
+ * no compression, reading from scan's source. Other archive formats are
+ * not registered, so a zip or ISO image is rejected instead of listed.
+ * gzip members may follow one another, as they do in eStargz layers.
  */
 static struct archive *
-layer_archive_open(int fd, const char *digest, struct pg_error **err)
+layer_archive_open(struct layer_scan *scan, struct pg_error **err)
 {
-    struct layer_scan scan = {.archive = archive_read_new(), .digest = digest};
-    struct archive *result = NULL;
+    struct archive *archive = archive_read_new();
 
-    if (scan.archive == NULL) {
-        scan_set_memory_error(&scan, err);
-        goto out;
+    if (archive == NULL) {
+        scan_set_memory_error(scan, err);
+        return NULL;
     }
 
     /* Each call returns ARCHIVE_WARN when libarchive was built without
      * the library and would run an external program instead. */
-    if (archive_read_support_format_tar(scan.archive) != ARCHIVE_OK ||
-        archive_read_support_filter_gzip(scan.archive) != ARCHIVE_OK ||
-        archive_read_support_filter_zstd(scan.archive) != ARCHIVE_OK ||
-        archive_read_support_filter_none(scan.archive) != ARCHIVE_OK) {
-        const char *reason = archive_error_string(scan.archive);
+    if (archive_read_support_format_tar(archive) != ARCHIVE_OK ||
+        archive_read_support_filter_gzip(archive) != ARCHIVE_OK ||
+        archive_read_support_filter_zstd(archive) != ARCHIVE_OK ||
+        archive_read_support_filter_none(archive) != ARCHIVE_OK) {
+        const char *reason = archive_error_string(archive);
 
         pg_error_set(err, 500, PG_ERR_INTERNAL,
                      "%s cannot read tar, gzip and zstd by itself (%s); "
                      "install a libarchive built with zlib and libzstd",
                      archive_version_string(),
                      reason != NULL ? reason : "no reason given");
-        goto out;
+        archive_read_free(archive);
+        return NULL;
     }
-    if (archive_read_open_fd(scan.archive, fd, LAYER_READ_BLOCK_BYTES) !=
+
+    /* scan_set_archive_error reads the error from scan->archive. */
+    scan->archive = archive;
+    if (archive_read_open(archive, scan, NULL, layer_source_read, NULL) !=
         ARCHIVE_OK) {
-        scan_set_archive_error(&scan, err);
-        goto out;
+        scan_set_archive_error(scan, err);
+        scan->archive = NULL;
+        archive_read_free(archive);
+        return NULL;
     }
+    scan->archive = NULL;
+    return archive;
+}
 
-    result = scan.archive;
-    scan.archive = NULL;
+/* The layer file of inspector_list_layer, read as a source. */
+struct file_source {
+    int fd;
+    const char *digest;
+};
 
-out:
-    archive_read_free(scan.archive);
-    return result;
+static ssize_t
+file_source_read(void *arg, void *buf, size_t len, struct pg_error **err)
+{
+    struct file_source *file = arg;
+    char reason[128];
+    ssize_t n;
+
+    do {
+        n = read(file->fd, buf, len);
+    } while (n < 0 && errno == EINTR);
+
+    /* The GNU strerror_r, which _GNU_SOURCE selects, is thread-safe. It
+     * returns a pointer to the text, which may not be in reason. */
+    if (n < 0)
+        pg_error_set(err, 502, PG_ERR_UNAVAILABLE,
+                     "layer %s could not be read from the blob store: %s",
+                     file->digest, strerror_r(errno, reason, sizeof(reason)));
+    return n;
 }
 
 /*
@@ -554,8 +1006,6 @@ layer_file_open(const char *path, const char *digest, int64_t *size,
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0) {
-        /* The GNU strerror_r, which _GNU_SOURCE selects, is thread-safe.
-         * It returns a pointer to the text, which may not be in reason. */
         pg_error_set(err, 502, PG_ERR_UNAVAILABLE,
                      "layer %s could not be opened in the blob store: %s",
                      digest, strerror_r(errno, reason, sizeof(reason)));
@@ -576,58 +1026,123 @@ layer_file_open(const char *path, const char *digest, int64_t *size,
 /* Returns the layer result object with its fixed fields, or NULL. */
 static json_t *
 layer_result_new(const char *digest, const char *media_type, int64_t size,
-                 json_t *files, const struct layer_scan *scan)
+                 const struct layer_scan *scan)
 {
     int64_t bytes = archive_filter_bytes(scan->archive, 0);
 
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:O}", "digest", digest,
+    if (size < 0)
+        size = (int64_t)scan->source_bytes;
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:O, s:O}", "digest", digest,
                      "media_type", media_type, "size", (json_int_t)size,
                      "entries", (json_int_t)scan->entries, "bytes",
-                     (json_int_t)bytes, "files", files);
+                     (json_int_t)bytes, "files", scan->files, "findings",
+                     scan->catalog.findings);
+}
+
+/* Rejects a media type that names no tar layer. */
+static int
+layer_check_media_type(const char *digest, const char *media_type,
+                       struct pg_error **err)
+{
+    if (inspector_is_tar_layer(media_type))
+        return 0;
+    pg_error_set(err, 403, PG_ERR_DENIED,
+                 "layer %s has media type %s, which is not a tar layer "
+                 "media type",
+                 digest, media_type == NULL ? "(none)" : media_type);
+    return -1;
+}
+
+/* Allocates what a scan needs besides the archive. The dispatch table
+ * of file_plan has room for LAYER_CATALOGERS_MAX catalogers. */
+static int
+scan_init(struct layer_scan *scan, struct pg_error **err)
+{
+    size_t n = 0;
+
+    while (catalog_table[n] != NULL)
+        n++;
+    if (n > LAYER_CATALOGERS_MAX) {
+        pg_error_set(err, 500, PG_ERR_INTERNAL,
+                     "catalog_table has %zu catalogers, more than "
+                     "LAYER_CATALOGERS_MAX (%d) in inspector/layer.c",
+                     n, LAYER_CATALOGERS_MAX);
+        return -1;
+    }
+
+    scan->files = json_array();
+    scan->catalog.findings = json_object();
+    scan->read_buffer = malloc(LAYER_READ_BLOCK_BYTES);
+    if (scan->files == NULL || scan->catalog.findings == NULL ||
+        scan->read_buffer == NULL) {
+        scan_set_memory_error(scan, err);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+scan_release(struct layer_scan *scan)
+{
+    archive_read_free(scan->archive);
+    json_decref(scan->files);
+    json_decref(scan->catalog.findings);
+    free(scan->content);
+    free(scan->read_buffer);
+    pg_error_free(scan->source_error);
+}
+
+json_t *
+inspector_scan_layer(const struct inspector_source *source,
+                     const char *digest, const char *media_type,
+                     int64_t size, const struct inspector_options *options,
+                     struct pg_error **err)
+{
+    struct layer_scan scan = {.digest = digest,
+                              .limits = options,
+                              .source = source,
+                              .catalog = {.options = options,
+                                          .layer_digest = digest}};
+    json_t *result = NULL;
+
+    if (layer_check_media_type(digest, media_type, err) < 0 ||
+        scan_init(&scan, err) < 0)
+        goto out;
+    scan.archive = layer_archive_open(&scan, err);
+    if (scan.archive == NULL)
+        goto out;
+
+    if (scan_entries(&scan, err) < 0)
+        goto out;
+
+    result = layer_result_new(digest, media_type, size, &scan);
+    if (result == NULL)
+        scan_set_memory_error(&scan, err);
+
+out:
+    scan_release(&scan);
+    return result;
 }
 
 json_t *
 inspector_list_layer(const char *path, const char *digest,
                      const char *media_type,
-                     const struct inspector_options *limits,
+                     const struct inspector_options *options,
                      struct pg_error **err)
 {
-    struct layer_scan scan = {.digest = digest, .limits = limits};
-    json_t *result = NULL;
+    struct file_source file = {.fd = -1, .digest = digest};
+    struct inspector_source source = {.read = file_source_read,
+                                       .arg = &file};
     int64_t size = 0;
-    int fd = -1;
+    json_t *result;
 
-    if (!inspector_is_tar_layer(media_type)) {
-        pg_error_set(err, 403, PG_ERR_DENIED,
-                     "layer %s has media type %s, which is not a tar layer "
-                     "media type",
-                     digest, media_type == NULL ? "(none)" : media_type);
-        goto out;
-    }
-
-    fd = layer_file_open(path, digest, &size, err);
-    if (fd < 0)
-        goto out;
-    scan.archive = layer_archive_open(fd, digest, err);
-    if (scan.archive == NULL)
-        goto out;
-    scan.files = json_array();
-    if (scan.files == NULL) {
-        scan_set_memory_error(&scan, err);
-        goto out;
-    }
-
-    if (scan_entries(&scan, err) < 0)
-        goto out;
-
-    result = layer_result_new(digest, media_type, size, scan.files, &scan);
-    if (result == NULL)
-        scan_set_memory_error(&scan, err);
-
-out:
-    json_decref(scan.files);
-    archive_read_free(scan.archive);
-    if (fd >= 0)
-        close(fd);
+    if (layer_check_media_type(digest, media_type, err) < 0)
+        return NULL;
+    file.fd = layer_file_open(path, digest, &size, err);
+    if (file.fd < 0)
+        return NULL;
+    result =
+        inspector_scan_layer(&source, digest, media_type, size, options, err);
+    close(file.fd);
     return result;
 }

@@ -1,11 +1,15 @@
 #include "proxy/blobfetch.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 
@@ -16,9 +20,31 @@
 /* Bytes a drain job moves out of the queue at a time. */
 #define DRAIN_CHUNK_BYTES (256u * 1024)
 
+/*
+ * The bytes of one blob as they reach its file, shared by the drain job
+ * that writes them and every reader. Freed with its last reference.
+ */
+struct blob_bytes {
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* broadcast when any field below changes */
+    unsigned refs;
+    char digest[PG_DIGEST_MAX + 1];
+    int fd;           /* read-only; -1 until the temporary file exists */
+    uint64_t written; /* bytes in the file that readers may read */
+    bool complete;    /* the digest matched: written is the whole blob */
+    struct pg_error *error; /* the fetch failed; set once */
+};
+
+struct blobfetch_reader {
+    struct blob_bytes *bytes;
+    uint64_t offset;
+    bool aborted; /* under bytes->lock */
+};
+
 struct blobfetch_waiter {
     struct blobfetch *owner;
     struct fetch *fetch; /* NULL while on the owner's ready list */
+    char digest[PG_DIGEST_MAX + 1];
     blobfetch_cb cb;
     void *arg;
     struct blobfetch_waiter *prev;
@@ -51,6 +77,7 @@ struct fetch {
 
     /* Owned by the drain job that is running, one at a time. */
     struct cache_blob_writer *writer;
+    struct blob_bytes *bytes; /* what readers see of the writer's file */
     struct pg_error *sink_err;
     bool finalized;
 
@@ -96,11 +123,102 @@ waiter_unlink(struct blobfetch_waiter **head, struct blobfetch_waiter *waiter)
     waiter->next = NULL;
 }
 
+/* ---- the bytes that readers see ---- */
+
+static struct blob_bytes *
+blob_bytes_new(const char *digest)
+{
+    struct blob_bytes *bytes = calloc(1, sizeof(*bytes));
+
+    if (bytes == NULL)
+        return NULL;
+    pthread_mutex_init(&bytes->lock, NULL);
+    pthread_cond_init(&bytes->changed, NULL);
+    bytes->refs = 1;
+    bytes->fd = -1;
+    snprintf(bytes->digest, sizeof(bytes->digest), "%s", digest);
+    return bytes;
+}
+
+static void
+blob_bytes_ref(struct blob_bytes *bytes)
+{
+    pthread_mutex_lock(&bytes->lock);
+    bytes->refs++;
+    pthread_mutex_unlock(&bytes->lock);
+}
+
+/* Drops a reference; accepts NULL. Any thread. */
+static void
+blob_bytes_unref(struct blob_bytes *bytes)
+{
+    bool last;
+
+    if (bytes == NULL)
+        return;
+    pthread_mutex_lock(&bytes->lock);
+    last = --bytes->refs == 0;
+    pthread_mutex_unlock(&bytes->lock);
+    if (!last)
+        return;
+
+    if (bytes->fd >= 0)
+        close(bytes->fd);
+    pg_error_free(bytes->error);
+    pthread_cond_destroy(&bytes->changed);
+    pthread_mutex_destroy(&bytes->lock);
+    free(bytes);
+}
+
+/* Publishes the read descriptor and the bytes written so far; the drain
+ * job calls it after every chunk. Takes fd when it is not -1. */
+static void
+blob_bytes_grow(struct blob_bytes *bytes, int fd, uint64_t written)
+{
+    pthread_mutex_lock(&bytes->lock);
+    if (fd >= 0 && bytes->fd < 0)
+        bytes->fd = fd;
+    else if (fd >= 0)
+        close(fd);
+    bytes->written = written;
+    pthread_cond_broadcast(&bytes->changed);
+    pthread_mutex_unlock(&bytes->lock);
+}
+
+/* Ends the blob: complete when err is NULL, else failed with a copy of
+ * err. Only the first call counts. */
+static void
+blob_bytes_end(struct blob_bytes *bytes, const struct pg_error *err)
+{
+    pthread_mutex_lock(&bytes->lock);
+    if (!bytes->complete && bytes->error == NULL) {
+        if (err != NULL)
+            bytes->error = pg_error_copy(err);
+        else
+            bytes->complete = true;
+    }
+    pthread_cond_broadcast(&bytes->changed);
+    pthread_mutex_unlock(&bytes->lock);
+}
+
 static void
 fetch_free(struct fetch *fetch)
 {
+    struct pg_error *err = NULL;
+
     if (fetch == NULL)
         return;
+    /* A fetch freed before its drain job finalized it (blobfetch_free at
+     * shutdown) leaves its readers an error instead of a wait. */
+    if (fetch->bytes != NULL) {
+        pg_error_set(&err, 503, PG_ERR_UNAVAILABLE,
+                     "the fetch of blob %s stopped because pullgate is "
+                     "shutting down; retry later",
+                     fetch->digest);
+        blob_bytes_end(fetch->bytes, err);
+        pg_error_free(err);
+        blob_bytes_unref(fetch->bytes);
+    }
     cache_blob_writer_abort(fetch->writer);
     pg_error_free(fetch->loop_err);
     pg_error_free(fetch->sink_err);
@@ -168,17 +286,51 @@ sink_write(struct fetch *fetch, struct evbuffer *chunk)
         for (int i = 0; i < n; i++)
             evbuffer_drain(chunk, vec[i].iov_len);
     }
+    if (fetch->sink_err == NULL)
+        blob_bytes_grow(fetch->bytes, -1,
+                        cache_blob_writer_size(fetch->writer));
+}
+
+/* Creates the writer and hands its file to the readers; worker thread. */
+static void
+sink_open(struct fetch *fetch)
+{
+    int fd;
+
+    fetch->writer = cache_blob_writer_new(fetch->owner->cache, fetch->digest,
+                                          fetch->media_type, &fetch->sink_err);
+    if (fetch->writer == NULL)
+        return;
+    fd = cache_blob_writer_open_reader(fetch->writer, &fetch->sink_err);
+    if (fd >= 0)
+        blob_bytes_grow(fetch->bytes, fd, 0);
+}
+
+/*
+ * Tells the readers how the fetch ended. A failed transfer's error is
+ * fetch->loop_err, which the loop set before it set eof under the lock,
+ * and does not change afterwards. Worker thread.
+ */
+static void
+sink_end_bytes(struct fetch *fetch, bool failed)
+{
+    struct pg_error *err = fetch->sink_err;
+
+    if (failed)
+        err = fetch->loop_err;
+    if (failed && err == NULL)
+        pg_error_set(&fetch->sink_err, 502, PG_ERR_UNAVAILABLE,
+                     "the fetch of blob %s of %s failed", fetch->digest,
+                     fetch->repository);
+    blob_bytes_end(fetch->bytes, err != NULL ? err : fetch->sink_err);
 }
 
 /* Commits or discards the temporary file; worker thread. */
 static void
 sink_finalize(struct fetch *fetch, bool failed)
 {
-    if (fetch->writer == NULL && fetch->sink_err == NULL && !failed) {
-        fetch->writer = cache_blob_writer_new(fetch->owner->cache,
-                                              fetch->digest, fetch->media_type,
-                                              &fetch->sink_err);
-    }
+    if (fetch->writer == NULL && fetch->sink_err == NULL && !failed)
+        sink_open(fetch);
     if (failed || fetch->sink_err != NULL) {
         cache_blob_writer_abort(fetch->writer);
     } else if (cache_blob_writer_commit(fetch->writer, &fetch->sink_err) < 0 &&
@@ -191,6 +343,7 @@ sink_finalize(struct fetch *fetch, bool failed)
     }
     fetch->writer = NULL;
     fetch->finalized = true;
+    sink_end_bytes(fetch, failed);
 }
 
 static void
@@ -243,11 +396,8 @@ drain_run(void *arg)
                          "out of memory while writing blob %s", fetch->digest);
             continue;
         }
-        if (fetch->writer == NULL && fetch->sink_err == NULL) {
-            fetch->writer = cache_blob_writer_new(
-                fetch->owner->cache, fetch->digest, fetch->media_type,
-                &fetch->sink_err);
-        }
+        if (fetch->writer == NULL && fetch->sink_err == NULL)
+            sink_open(fetch);
         if (fetch->sink_err == NULL)
             sink_write(fetch, chunk);
         else
@@ -434,6 +584,9 @@ fetch_start(struct blobfetch *fetches, const struct config_upstream *upstream,
     snprintf(fetch->digest, sizeof(fetch->digest), "%s", digest);
     snprintf(fetch->repository, sizeof(fetch->repository), "%s", repository);
     fetch->queue = evbuffer_new();
+    fetch->bytes = blob_bytes_new(digest);
+    if (fetch->bytes == NULL)
+        goto nomem;
     if (media_type != NULL)
         fetch->media_type = strdup(media_type);
     if (fetch->queue == NULL || (media_type != NULL && !fetch->media_type))
@@ -516,6 +669,7 @@ blobfetch_get(struct blobfetch *fetches,
         return NULL;
     }
     waiter->owner = fetches;
+    snprintf(waiter->digest, sizeof(waiter->digest), "%s", digest);
     waiter->cb = cb;
     waiter->arg = arg;
 
@@ -585,4 +739,174 @@ blobfetch_free(struct blobfetch *fetches)
     if (fetches->ready_event != NULL)
         event_free(fetches->ready_event);
     free(fetches);
+}
+
+/* ---- readers ---- */
+
+/* Returns bytes that are complete from the start: the blob's file in the
+ * store, opened now so that it stays readable whatever happens to the
+ * name. */
+static struct blob_bytes *
+blob_bytes_from_store(struct blobfetch *fetches, const char *digest,
+                      struct pg_error **err)
+{
+    struct blob_bytes *bytes;
+    struct stat st;
+    int fd = -1;
+    int present = cache_blob_open(fetches->cache, digest, &fd, NULL, err);
+
+    if (present < 0)
+        return NULL;
+    if (present == 0 || fstat(fd, &st) < 0) {
+        pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
+                     "blob %s left the blob store before it could be read; "
+                     "retry the pull",
+                     digest);
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    bytes = blob_bytes_new(digest);
+    if (bytes == NULL) {
+        close(fd);
+        return NULL;
+    }
+    bytes->fd = fd;
+    bytes->written = (uint64_t)st.st_size;
+    bytes->complete = true;
+    return bytes;
+}
+
+struct blobfetch_reader *
+blobfetch_reader_new(struct blobfetch_waiter *waiter, struct pg_error **err)
+{
+    struct blobfetch_reader *reader = calloc(1, sizeof(*reader));
+    struct blob_bytes *bytes = NULL;
+
+    if (reader == NULL)
+        goto nomem;
+    if (waiter->fetch != NULL) {
+        bytes = waiter->fetch->bytes;
+        blob_bytes_ref(bytes);
+    } else {
+        /* The waiter is on the ready list: the blob was in the store. */
+        struct pg_error *open_err = NULL;
+
+        bytes = blob_bytes_from_store(waiter->owner, waiter->digest,
+                                      &open_err);
+        if (bytes == NULL && open_err == NULL)
+            goto nomem;
+        if (bytes == NULL) {
+            free(reader);
+            if (err != NULL && *err == NULL)
+                *err = open_err;
+            else
+                pg_error_free(open_err);
+            return NULL;
+        }
+    }
+    reader->bytes = bytes;
+    return reader;
+
+nomem:
+    free(reader);
+    pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
+                 "out of memory while starting to read a blob; retry later");
+    return NULL;
+}
+
+/*
+ * Waits until the reader's next byte is in the file or the blob ended.
+ * Returns the number of bytes readable from the reader's offset, 0 at the
+ * end of the blob, or -1 with *err set. Stores the descriptor in *fd.
+ */
+static ssize_t
+reader_wait(struct blobfetch_reader *reader, size_t len, int *fd,
+            struct pg_error **err)
+{
+    struct blob_bytes *bytes = reader->bytes;
+    ssize_t ready = -1;
+
+    pthread_mutex_lock(&bytes->lock);
+    for (;;) {
+        if (reader->aborted) {
+            pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
+                         "reading blob %s stopped because its inspection "
+                         "was cancelled",
+                         bytes->digest);
+            break;
+        }
+        if (bytes->error != NULL) {
+            if (err != NULL && *err == NULL)
+                *err = pg_error_copy(bytes->error);
+            break;
+        }
+        if (bytes->fd >= 0 && reader->offset < bytes->written) {
+            uint64_t available = bytes->written - reader->offset;
+
+            ready = available < len ? (ssize_t)available : (ssize_t)len;
+            *fd = bytes->fd;
+            break;
+        }
+        if (bytes->complete) {
+            ready = 0;
+            break;
+        }
+        pthread_cond_wait(&bytes->changed, &bytes->lock);
+    }
+    pthread_mutex_unlock(&bytes->lock);
+    return ready;
+}
+
+ssize_t
+blobfetch_reader_read(struct blobfetch_reader *reader, void *buf, size_t len,
+                      struct pg_error **err)
+{
+    char reason[128];
+    int fd = -1;
+    ssize_t ready;
+    ssize_t n;
+
+    if (len > SSIZE_MAX)
+        len = SSIZE_MAX;
+    ready = reader_wait(reader, len, &fd, err);
+    if (ready <= 0)
+        return ready;
+
+    /* The descriptor is closed only with the last reference, which this
+     * reader holds, so it stays valid outside the lock. */
+    do {
+        n = pread(fd, buf, (size_t)ready, (off_t)reader->offset);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
+                     "cannot read blob %s at offset %llu: %s",
+                     reader->bytes->digest,
+                     (unsigned long long)reader->offset,
+                     n == 0 ? "the file is shorter than the bytes written"
+                            : strerror_r(errno, reason, sizeof(reason)));
+        return -1;
+    }
+    reader->offset += (uint64_t)n;
+    return n;
+}
+
+void
+blobfetch_reader_abort(struct blobfetch_reader *reader)
+{
+    struct blob_bytes *bytes = reader->bytes;
+
+    pthread_mutex_lock(&bytes->lock);
+    reader->aborted = true;
+    pthread_cond_broadcast(&bytes->changed);
+    pthread_mutex_unlock(&bytes->lock);
+}
+
+void
+blobfetch_reader_free(struct blobfetch_reader *reader)
+{
+    if (reader == NULL)
+        return;
+    blob_bytes_unref(reader->bytes);
+    free(reader);
 }

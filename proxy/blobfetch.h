@@ -9,12 +9,19 @@
  * has drained it. Requests for a blob that is already being fetched join
  * that fetch, so one upstream transfer serves them all.
  *
- * Loop thread only.
+ * A reader (blobfetch_reader_new) reads the bytes of a fetch from its
+ * temporary file while the download goes on, so that a layer is inspected
+ * as it arrives. Readers block, so they run on their own threads, never on
+ * the worker pool that runs the drain jobs they wait for.
+ *
+ * Loop thread only, except the blobfetch_reader functions that say
+ * otherwise.
  */
 #ifndef PG_BLOBFETCH_H
 #define PG_BLOBFETCH_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "cache/cache.h"
 #include "config/config.h"
@@ -24,6 +31,7 @@
 
 struct blobfetch;
 struct blobfetch_waiter;
+struct blobfetch_reader;
 
 /*
  * Called once per waiter when the blob is in the store (err NULL) or the
@@ -56,5 +64,36 @@ struct blobfetch_waiter *blobfetch_get(struct blobfetch *fetches,
 
 /* Detaches a waiter: its callback will not run. The fetch goes on. */
 void blobfetch_cancel(struct blobfetch_waiter *waiter);
+
+/*
+ * Returns a reader of the blob that waiter waits for, from its first
+ * byte: the file in the store when the blob was already there, otherwise
+ * the fetch's temporary file as it grows. Call it before the waiter's
+ * callback runs. Returns NULL with a 503 error. The reader holds its own
+ * reference to the bytes, so it stays valid after the waiter and the
+ * fetch are gone; free it with blobfetch_reader_free.
+ */
+struct blobfetch_reader *blobfetch_reader_new(struct blobfetch_waiter *waiter,
+                                              struct pg_error **err);
+
+/*
+ * Stores up to len bytes at buf and returns how many, waiting while the
+ * download has not reached them. Returns 0 at the end of the blob, which
+ * comes only once the digest matched, or -1 with *err set to the fetch's
+ * error (digest mismatch, upstream fault, shutdown) or a read error.
+ * Thread-safe; blocks, so worker threads only, and one thread per reader
+ * at a time.
+ */
+ssize_t blobfetch_reader_read(struct blobfetch_reader *reader, void *buf,
+                              size_t len, struct pg_error **err);
+
+/*
+ * Makes the reader's current and later reads fail with a 503 error, for
+ * a reader whose result nobody needs any more. Thread-safe.
+ */
+void blobfetch_reader_abort(struct blobfetch_reader *reader);
+
+/* Frees a reader that no thread is using; accepts NULL. Thread-safe. */
+void blobfetch_reader_free(struct blobfetch_reader *reader);
 
 #endif

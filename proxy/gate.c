@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -901,6 +902,22 @@ gate_check_source(struct gate *gate, const struct route *route,
     return 0;
 }
 
+/* Returns inspector.threads, or two per online CPU when it is 0, because
+ * readers spend part of their time waiting for the download. */
+static unsigned
+reader_thread_count(const struct config *cfg)
+{
+    long cpus;
+
+    if (cfg->inspector.threads > 0)
+        return cfg->inspector.threads;
+    cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1)
+        cpus = 1;
+    /* workers_new caps the count at its own maximum. */
+    return cpus > 1024 ? 2048 : (unsigned)cpus * 2;
+}
+
 struct gate *
 gate_new(struct event_base *base, const struct config *cfg,
          struct upstream_client *upstreams, struct blobfetch *fetches,
@@ -921,6 +938,12 @@ gate_new(struct event_base *base, const struct config *cfg,
     gate->workers = workers;
     gate->cache = cache;
     gate->policy = policy;
+    gate->readers = workers_new(base, reader_thread_count(cfg), err);
+    if (gate->readers == NULL) {
+        pg_error_prefix(err, "starting the layer readers");
+        free(gate);
+        return NULL;
+    }
     return gate;
 }
 
@@ -935,7 +958,10 @@ gate_free(struct gate *gate)
         request_unlink(request);
         request_free(request);
     }
+    /* Freeing the jobs aborts their readers, so the reader threads can be
+     * joined; the done functions then free the detached reads. */
     gate_jobs_free(gate);
+    workers_free(gate->readers);
     free(gate);
 }
 

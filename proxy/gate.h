@@ -41,6 +41,12 @@ struct gate_result {
 
 typedef void (*gate_manifest_cb)(struct gate_result *result, void *arg);
 
+/*
+ * Creates the gate and its pool of layer reader threads
+ * (cfg->inspector.threads, 0: two per online CPU). workers runs the drain
+ * jobs of fetches and the rest of each inspection. Returns NULL with an
+ * error when memory is short or a thread cannot start.
+ */
 struct gate *gate_new(struct event_base *base, const struct config *cfg,
                       struct upstream_client *upstreams,
                       struct blobfetch *fetches, struct workers *workers,

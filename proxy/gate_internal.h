@@ -19,7 +19,10 @@ struct gate {
     const struct config *cfg;
     struct upstream_client *upstreams;
     struct blobfetch *fetches;
-    struct workers *workers;
+    struct workers *workers; /* drain jobs, config reads, evaluation */
+    /* Layer readers, which block while their layer downloads, so they
+     * never hold a thread of workers, which runs the drain jobs. */
+    struct workers *readers;
     struct cache *cache;
     const struct policy *policy;
     struct gate_job *jobs;         /* inspections under way */

@@ -4,10 +4,12 @@
  * image wait on the same job.
  *
  * The loop thread fetches the config blob and every layer into the blob
- * store through blobfetch. As each blob arrives, a worker lists the layer
- * or reads the config. When all are in, a worker builds the image
- * document, evaluates the policy and stores the document, the verdict and
- * the blob permissions. The loop then completes every waiting request.
+ * store through blobfetch. Each layer is read on the gate's reader pool
+ * from the bytes being downloaded, while the download goes on. The config
+ * blob is read once it is in the store. When every blob is verified and
+ * read, a worker builds the image document, evaluates the policy and
+ * stores the document, the verdict and the blob permissions. The loop then
+ * completes every waiting request.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -24,6 +26,25 @@
 #include "proxy/gate_internal.h"
 #include "proxy/reference.h"
 
+/*
+ * One layer being read on the reader pool. The job may be freed while the
+ * read runs (at shutdown): it then sets slot to NULL and aborts the
+ * reader, and the done function frees the read alone. The worker thread
+ * touches only the fields below slot.
+ */
+struct layer_read {
+    struct slot *slot; /* loop thread only */
+    struct blobfetch_reader *reader;
+    char digest[PG_DIGEST_MAX + 1];
+    char *media_type;
+    int64_t size;
+    struct inspector_options options;
+    json_t *listing;
+    struct pg_error *error;
+    uint64_t started_ms;
+    uint64_t elapsed_ms;
+};
+
 /* One blob of the image: each layer, then the config blob last. */
 struct slot {
     struct gate_job *job;
@@ -32,7 +53,8 @@ struct slot {
     char *media_type;
     int64_t size;
     struct blobfetch_waiter *waiter; /* while the fetch is under way */
-    json_t *listing;                 /* a layer's inspector_list_layer */
+    struct layer_read *read;         /* while a layer is being read */
+    json_t *listing;                 /* a layer's inspector_scan_layer */
     struct pg_error *error;          /* why reading the blob failed */
 };
 
@@ -69,11 +91,29 @@ struct gate_job {
 static void job_progress(struct gate_job *job);
 
 static void
+layer_read_free(struct layer_read *read)
+{
+    if (read == NULL)
+        return;
+    blobfetch_reader_free(read->reader);
+    free(read->media_type);
+    json_decref(read->listing);
+    pg_error_free(read->error);
+    free(read);
+}
+
+static void
 job_free(struct gate_job *job)
 {
     if (job == NULL)
         return;
     for (size_t i = 0; job->slots != NULL && i <= job->n_layers; i++) {
+        struct layer_read *read = job->slots[i].read;
+
+        if (read != NULL) {
+            read->slot = NULL;
+            blobfetch_reader_abort(read->reader);
+        }
         blobfetch_cancel(job->slots[i].waiter);
         free(job->slots[i].media_type);
         json_decref(job->slots[i].listing);
@@ -208,24 +248,129 @@ job_prepare(struct gate_job *job)
     return 0;
 }
 
-/* Lists one layer's entries. Worker thread. */
-static void
-read_layer_run(void *arg)
+/*
+ * Reads one layer from its reader while it downloads. Runs on the reader
+ * pool, because it blocks until the bytes arrive.
+ */
+static ssize_t
+layer_source_read(void *arg, void *buf, size_t len, struct pg_error **err)
 {
-    struct slot *slot = arg;
-    struct gate *gate = slot->job->gate;
-    const struct config_inspector *limits = &gate->cfg->inspector;
-    struct inspector_options inspector_limits = {
+    return blobfetch_reader_read(arg, buf, len, err);
+}
+
+static void
+layer_read_run(void *arg)
+{
+    struct layer_read *read = arg;
+    struct inspector_source source = {.read = layer_source_read,
+                                      .arg = read->reader};
+
+    read->listing = inspector_scan_layer(&source, read->digest,
+                                         read->media_type, read->size,
+                                         &read->options, &read->error);
+    read->elapsed_ms = pg_monotonic_ms() - read->started_ms;
+}
+
+static void
+log_layer_read(const struct gate_job *job, const struct layer_read *read)
+{
+    if (read->error == NULL)
+        pg_log(PG_LOG_INFO, "layer_read",
+               "upstream=%s digest=%s image=%s result=ok entries=%lld "
+               "elapsed_ms=%llu",
+               job->upstream->name, read->digest, job->digest,
+               (long long)json_integer_value(
+                   json_object_get(read->listing, "entries")),
+               (unsigned long long)read->elapsed_ms);
+    else
+        pg_log(PG_LOG_INFO, "layer_read",
+               "upstream=%s digest=%s image=%s result=failed status=%d "
+               "error=%s elapsed_ms=%llu",
+               job->upstream->name, read->digest, job->digest,
+               read->error->status, read->error->code,
+               (unsigned long long)read->elapsed_ms);
+}
+
+/*
+ * Hands a finished read to its slot, or frees it when the job is gone.
+ * The listing is kept even when the layer's fetch fails later, because a
+ * failed fetch gives the job no verdict at all. Loop thread.
+ */
+static void
+layer_read_done(void *arg)
+{
+    struct layer_read *read = arg;
+    struct slot *slot = read->slot;
+
+    if (slot == NULL) {
+        layer_read_free(read);
+        return;
+    }
+    log_layer_read(slot->job, read);
+    slot->read = NULL;
+    slot->listing = read->listing;
+    slot->error = read->error;
+    read->listing = NULL;
+    read->error = NULL;
+    layer_read_free(read);
+    slot->job->reads_pending--;
+    job_progress(slot->job);
+}
+
+/* Returns the inspector's options from the configuration. */
+static struct inspector_options
+layer_options(const struct config_inspector *limits)
+{
+    struct inspector_options options = {
         .entries_max = limits->layer_entries_max,
         .bytes_max = limits->layer_bytes_max,
         .path_length_max = limits->path_length_max,
         .ratio_max = limits->compression_ratio_max,
+        .file_bytes_max = limits->file_bytes_max,
+        .secret_file_bytes_max = limits->secret_file_bytes_max,
+        /* TODO: pass the compiled secret rules of the configuration;
+         * until then only the built-in rules run. */
+        .secrets = NULL,
     };
-    char path[4096];
 
-    cache_blob_path(gate->cache, slot->digest, path, sizeof(path));
-    slot->listing = inspector_list_layer(path, slot->digest, slot->media_type,
-                                         &inspector_limits, &slot->error);
+    return options;
+}
+
+/*
+ * Starts reading a layer on the reader pool from the bytes its waiter's
+ * fetch writes. Returns 0, or -1 with an error. Loop thread.
+ */
+static int
+layer_read_start(struct gate_job *job, struct slot *slot,
+                 struct pg_error **err)
+{
+    struct layer_read *read = calloc(1, sizeof(*read));
+
+    if (read == NULL || (read->media_type = strdup(slot->media_type)) == NULL)
+        goto nomem;
+    read->reader = blobfetch_reader_new(slot->waiter, err);
+    if (read->reader == NULL)
+        goto fail;
+    read->slot = slot;
+    snprintf(read->digest, sizeof(read->digest), "%s", slot->digest);
+    read->size = slot->size;
+    read->options = layer_options(&job->gate->cfg->inspector);
+    read->started_ms = pg_monotonic_ms();
+
+    if (workers_submit(job->gate->readers, layer_read_run, layer_read_done,
+                       read, err) < 0)
+        goto fail;
+    slot->read = read;
+    job->reads_pending++;
+    return 0;
+
+nomem:
+    pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
+                 "out of memory while starting to read layer %s; retry later",
+                 slot->digest);
+fail:
+    layer_read_free(read);
+    return -1;
 }
 
 /* Reads the config blob into memory, bounded. Worker thread. */
@@ -316,11 +461,12 @@ on_slot_fetched(struct pg_error *err, void *arg)
             job->fetch_err = err;
         else
             pg_error_free(err);
-    } else if (job->fetch_err == NULL && !(job->sniff && is_config)) {
-        workers_fn run = is_config ? read_config_run : read_layer_run;
+    } else if (job->fetch_err == NULL && (is_config || job->sniff) &&
+               !(job->sniff && is_config)) {
+        /* Layers of images are read while they download, from
+         * layer_read_start. */
+        workers_fn run = is_config ? read_config_run : sniff_layer_run;
 
-        if (job->sniff)
-            run = sniff_layer_run;
         job->reads_pending++;
         if (workers_submit(job->gate->workers, run, read_done, slot,
                            &submit_err) < 0) {
@@ -520,24 +666,33 @@ job_progress(struct gate_job *job)
 static void
 job_fetch_all(struct gate_job *job)
 {
+    struct pg_error *err = NULL;
+
     for (size_t k = 0; k <= job->n_layers; k++) {
         size_t i = job->n_layers - k;
         struct slot *slot = &job->slots[i];
-        struct pg_error *err = NULL;
 
         slot->waiter = blobfetch_get(job->gate->fetches, job->upstream,
                                      job->repository, slot->digest,
                                      slot->media_type, slot->size,
                                      on_slot_fetched, slot, &err);
-        if (slot->waiter == NULL) {
-            if (job->fetch_err == NULL)
-                job->fetch_err = err;
-            else
-                pg_error_free(err);
-            break;
-        }
+        if (slot->waiter == NULL)
+            goto fail;
         job->fetches_pending++;
+
+        /* The fetch goes on when the read cannot start; the job has no
+         * verdict because of fetch_err. */
+        if (i < job->n_layers && !job->sniff &&
+            layer_read_start(job, slot, &err) < 0)
+            goto fail;
     }
+    return;
+
+fail:
+    if (job->fetch_err == NULL)
+        job->fetch_err = err;
+    else
+        pg_error_free(err);
 }
 
 static struct gate_job *

@@ -8,7 +8,13 @@ registry, except for the broken blob, which the mode decides:
   the bytes do not hash to the digest;
 - "reset": 200 with the right Content-Length, half the bytes, then a TCP
   reset;
-- "error": 500 with an error body.
+- "error": 500 with an error body;
+- "stall": 200 with the right Content-Length and the first stall_at bytes
+  (half by default), then nothing until resume is set, then the rest;
+- "corrupt_tail": like "stall", but the bytes after stall_at are
+  corrupted, so the blob's first part is right and the digest fails.
+
+Setting broken_digest to "" makes every blob served right from then on.
 """
 
 import json
@@ -20,7 +26,10 @@ from http.server import BaseHTTPRequestHandler
 
 from . import images, net
 
-MODES = ("corrupt", "reset", "error")
+MODES = ("corrupt", "reset", "error", "stall", "corrupt_tail")
+
+# How long a stalled blob waits for resume before it sends the rest anyway.
+STALL_MAX_SECONDS = 60
 
 
 def corrupt(data: bytes) -> bytes:
@@ -46,6 +55,9 @@ class FaultyUpstream:
         self.mode = mode
         self.blobs = {blob.digest: blob for blob in manifest.blobs}
         self.requests: list[tuple[str, str]] = []
+        self.stall_at: int | None = None  # None: half of the blob
+        self.stalled = threading.Event()  # set once the first part is sent
+        self.resume = threading.Event()
         self._lock = threading.Lock()
         self._server = net.LoopbackHTTPServer((net.LOOPBACK, 0), _handler(self))
         self.port = self._server.server_address[1]
@@ -105,6 +117,9 @@ def _handler(upstream: FaultyUpstream):
             if upstream.mode == "error":
                 self._send_error(500, "UNKNOWN", "unknown error")
                 return
+            if upstream.mode in ("stall", "corrupt_tail") and self.command == "GET":
+                self._send_stalled(data)
+                return
             if upstream.mode == "corrupt" or self.command == "HEAD":
                 self._send(
                     200,
@@ -126,6 +141,22 @@ def _handler(upstream: FaultyUpstream):
             )
             self.close_connection = True
             self.connection.close()
+
+        def _send_stalled(self, data: bytes):
+            cut = len(data) // 2 if upstream.stall_at is None else upstream.stall_at
+            rest = data[cut:]
+            if upstream.mode == "corrupt_tail":
+                rest = corrupt(rest)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:cut])
+            self.wfile.flush()
+            upstream.stalled.set()
+            upstream.resume.wait(STALL_MAX_SECONDS)
+            self.wfile.write(rest)
+            self.wfile.flush()
 
         def do_GET(self):
             path = urllib.parse.urlsplit(self.path).path
