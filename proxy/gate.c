@@ -12,6 +12,7 @@
 #include "config/log.h"
 #include "config/parse.h"
 #include "inspector/inspector.h"
+#include "inspector/secrets.h"
 #include "proxy/gate_internal.h"
 #include "proxy/reference.h"
 
@@ -938,9 +939,17 @@ gate_new(struct event_base *base, const struct config *cfg,
     gate->workers = workers;
     gate->cache = cache;
     gate->policy = policy;
+    gate->secrets = inspector_secrets_new(cfg->inspector.secret_rules,
+                                          cfg->inspector.n_secret_rules, err);
+    if (gate->secrets == NULL) {
+        pg_error_prefix(err, "%s: inspector.secret_rules", cfg->source);
+        free(gate);
+        return NULL;
+    }
     gate->readers = workers_new(base, reader_thread_count(cfg), err);
     if (gate->readers == NULL) {
         pg_error_prefix(err, "starting the layer readers");
+        inspector_secrets_free(gate->secrets);
         free(gate);
         return NULL;
     }
@@ -962,6 +971,7 @@ gate_free(struct gate *gate)
      * joined; the done functions then free the detached reads. */
     gate_jobs_free(gate);
     workers_free(gate->readers);
+    inspector_secrets_free(gate->secrets);
     free(gate);
 }
 

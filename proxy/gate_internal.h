@@ -23,6 +23,8 @@ struct gate {
     /* Layer readers, which block while their layer downloads, so they
      * never hold a thread of workers, which runs the drain jobs. */
     struct workers *readers;
+    /* The built-in and configured secret rules, compiled once. */
+    struct inspector_secrets *secrets;
     struct cache *cache;
     const struct policy *policy;
     struct gate_job *jobs;         /* inspections under way */

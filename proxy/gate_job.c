@@ -319,8 +319,9 @@ layer_read_done(void *arg)
 
 /* Returns the inspector's options from the configuration. */
 static struct inspector_options
-layer_options(const struct config_inspector *limits)
+layer_options(const struct gate *gate)
 {
+    const struct config_inspector *limits = &gate->cfg->inspector;
     struct inspector_options options = {
         .entries_max = limits->layer_entries_max,
         .bytes_max = limits->layer_bytes_max,
@@ -328,9 +329,7 @@ layer_options(const struct config_inspector *limits)
         .ratio_max = limits->compression_ratio_max,
         .file_bytes_max = limits->file_bytes_max,
         .secret_file_bytes_max = limits->secret_file_bytes_max,
-        /* TODO: pass the compiled secret rules of the configuration;
-         * until then only the built-in rules run. */
-        .secrets = NULL,
+        .secrets = gate->secrets,
     };
 
     return options;
@@ -354,7 +353,7 @@ layer_read_start(struct gate_job *job, struct slot *slot,
     read->slot = slot;
     snprintf(read->digest, sizeof(read->digest), "%s", slot->digest);
     read->size = slot->size;
-    read->options = layer_options(&job->gate->cfg->inspector);
+    read->options = layer_options(job->gate);
     read->started_ms = pg_monotonic_ms();
 
     if (workers_submit(job->gate->readers, layer_read_run, layer_read_done,
