@@ -1,7 +1,8 @@
 /*
  * The LMDB side of the cache: opening the environment and its tables,
- * record keys, and the records of blobs, tags, documents, verdicts and
- * allowed blobs. The record encodings are described in cache.h.
+ * record keys, and the records of blobs, tags, documents, verdicts,
+ * allowed blobs and image lineage. The record encodings are described in
+ * cache.h.
  */
 #include "cache/cache.h"
 
@@ -23,7 +24,7 @@
 #include "config/log.h"
 
 const char *const cache_table_names[CACHE_TABLE_COUNT] = {
-    "blobs", "tags", "documents", "verdicts", "allowed",
+    "blobs", "tags", "documents", "verdicts", "allowed", "lineage",
 };
 
 /*
@@ -795,4 +796,123 @@ cache_blob_allowed(struct cache *cache, const char *blob_digest,
     if (allowed_key(cache, blob_digest, policy_digest, scope, key, err) < 0)
         return -1;
     return record_get(cache, CACHE_TABLE_ALLOWED, key, NULL, NULL, err);
+}
+
+/* A lineage record as stored, each field bounded. */
+struct lineage_record {
+    char manifest_digest[PG_DIGEST_MAX + 1];
+    char name[CACHE_LINEAGE_NAME_MAX + 1];
+};
+
+static int
+lineage_record_decode(const MDB_val *value, void *arg, struct pg_error **err)
+{
+    struct lineage_record *record = arg;
+    const char *digest = NULL;
+    const char *name = NULL;
+    json_t *root = NULL;
+    int rc = -1;
+
+    if (json_record_decode(value, &root, err) < 0)
+        goto out;
+    if (json_unpack(root, "{s:s, s:s}", "manifest_digest", &digest, "name",
+                    &name) < 0 ||
+        strlen(digest) >= sizeof(record->manifest_digest) ||
+        strlen(name) >= sizeof(record->name)) {
+        pg_error_set(err, 500, PG_ERR_INTERNAL,
+                     "expected {\"manifest_digest\", \"name\"} with a "
+                     "digest and name that fit");
+        goto out;
+    }
+
+    memcpy(record->manifest_digest, digest, strlen(digest) + 1);
+    memcpy(record->name, name, strlen(name) + 1);
+    rc = 0;
+
+out:
+    json_decref(root);
+    return rc;
+}
+
+int
+cache_lineage_put(struct cache *cache, const char *chain_id,
+                  const char *manifest_digest, const char *name,
+                  struct pg_error **err)
+{
+    struct cache_digest parsed;
+    char quoted[CACHE_QUOTE_MAX];
+    json_t *record = NULL;
+    int rc = -1;
+
+    if (name == NULL)
+        name = "";
+    if (cache_digest_parse(chain_id, &parsed, err) < 0 ||
+        cache_digest_parse(manifest_digest, &parsed, err) < 0)
+        goto out;
+    if (strlen(name) > CACHE_LINEAGE_NAME_MAX) {
+        pg_error_set(err, 400, PG_ERR_NAME_INVALID,
+                     "image name %s is %zu bytes, more than the %d bytes a "
+                     "lineage record stores",
+                     pg_log_quote(quoted, sizeof(quoted), name), strlen(name),
+                     CACHE_LINEAGE_NAME_MAX);
+        goto out;
+    }
+
+    record = json_pack("{s:s, s:s}", "manifest_digest", manifest_digest, "name",
+                       name);
+    if (record == NULL) {
+        pg_error_set(err, 400, PG_ERR_NAME_INVALID,
+                     "image name %s of a lineage record is not valid UTF-8, "
+                     "or memory is short",
+                     pg_log_quote(quoted, sizeof(quoted), name));
+        goto out;
+    }
+    rc = json_record_put(cache, CACHE_TABLE_LINEAGE, chain_id, record, err);
+
+out:
+    json_decref(record);
+    return rc;
+}
+
+/* Copies text into out (size bytes) unless out is NULL. Returns 0, or -1
+ * when it does not fit. */
+static int
+copy_out(char *out, size_t size, const char *text, const char *what,
+         struct pg_error **err)
+{
+    size_t len = strlen(text);
+
+    if (out == NULL)
+        return 0;
+    if (len >= size) {
+        pg_error_set(err, 500, PG_ERR_INTERNAL,
+                     "the %s of a lineage record is %zu bytes, but the "
+                     "buffer holds %zu with its terminator",
+                     what, len, size);
+        return -1;
+    }
+    memcpy(out, text, len + 1);
+    return 0;
+}
+
+int
+cache_lineage_get(struct cache *cache, const char *chain_id,
+                  char *manifest_digest, size_t manifest_digest_size,
+                  char *name, size_t name_size, struct pg_error **err)
+{
+    struct lineage_record record;
+    struct cache_digest parsed;
+    int found;
+
+    if (cache_digest_parse(chain_id, &parsed, err) < 0)
+        return -1;
+    found = record_get(cache, CACHE_TABLE_LINEAGE, chain_id,
+                       lineage_record_decode, &record, err);
+    if (found != 1)
+        return found;
+    if (copy_out(manifest_digest, manifest_digest_size, record.manifest_digest,
+                 "manifest digest", err) < 0 ||
+        copy_out(name, name_size, record.name, "image name", err) < 0)
+        return -1;
+    return 1;
 }

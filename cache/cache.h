@@ -272,7 +272,7 @@ int cache_lineage_put(struct cache *cache, const char *chain_id,
  * Looks up the image recorded for chain_id and copies its manifest digest
  * and name into the caller's buffers, either of which may be NULL. Sizes
  * of PG_DIGEST_MAX + 1 and CACHE_LINEAGE_NAME_MAX + 1 bytes fit any
- * record; a smaller buffer that a record does not fit is a 500 INTERNAL
+ * record. A smaller buffer that a record does not fit is a 500 INTERNAL
  * error. Returns 1, 0 or -1.
  */
 int cache_lineage_get(struct cache *cache, const char *chain_id,

@@ -18,9 +18,10 @@
 
 #include "config/error.h"
 
-/* Version of the document's layout; part of the key it is stored under. */
-#define INSPECTOR_DOCUMENT_VERSION 1
-#define INSPECTOR_VERSION "1"
+/* Version of the document's layout; part of the key it is stored under.
+ * docs/image-document.md describes the layout of each version. */
+#define INSPECTOR_DOCUMENT_VERSION 2
+#define INSPECTOR_VERSION "2"
 
 struct inspector_secrets;
 
@@ -134,13 +135,17 @@ json_t *inspector_scan_layer(const struct inspector_source *source,
 /*
  * Builds the image document from the manifest, its config blob (bytes) and
  * the results of inspector_list_layer in manifest order (steals nothing).
- * reference describes where the image came from:
- * {"registry", "repository", "reference"}.
+ * Each result may carry "findings" (inspector/catalog.h); a result without
+ * them counts as a layer where nothing was found. reference describes
+ * where the image came from: {"registry", "repository", "reference"}.
+ * The layers are merged by the OCI layer changeset rules, and only
+ * findings whose file is still visible in the merged file system become
+ * packages (document.c describes the layout).
  * Returns a new document that the caller owns, or NULL with an error:
  * 403 DENIED for an image config or manifest that cannot be inspected,
- * 500 INTERNAL for layer results that do not match the manifest, 503
- * when memory is short. The document shares string and integer values
- * with the layer results, which nothing modifies.
+ * 500 INTERNAL for layer results that do not match the manifest or lack a
+ * field, 503 when memory is short. The document shares string and integer
+ * values with the layer results, which nothing modifies.
  */
 json_t *inspector_build_document(const char *manifest_digest,
                                  const json_t *manifest,
@@ -169,5 +174,30 @@ json_t *inspector_failed_document(const char *manifest_digest,
 json_t *inspector_artifact_document(const char *manifest_digest,
                                     const json_t *manifest,
                                     const json_t *reference);
+
+/*
+ * Sets the document's "base_image" to {"name", "digest", "source"},
+ * replacing what was there: the base image annotations or null. A caller
+ * that trusts annotations more than its own finding checks for them
+ * first. source names how the base was found, such as "annotation" or
+ * "lineage", and must be non-empty. name and digest may be "". Returns 0,
+ * or -1 with 500 INTERNAL for invalid arguments or 503 when memory is
+ * short.
+ */
+int inspector_document_set_base(json_t *document, const char *name,
+                                const char *digest, const char *source,
+                                struct pg_error **err);
+
+/*
+ * Returns a new array of the OCI ChainIDs of every prefix of diff_ids (an
+ * array of digest strings, such as rootfs.diff_ids): ChainID(L0) is
+ * DiffID(L0), and ChainID(L0..n) is "sha256:" and the hex SHA-256 of
+ * ChainID(L0..n-1) + " " + DiffID(Ln). Two images share a ChainID exactly
+ * when their layer lists up to that index are the same, so the longest
+ * shared ChainID names the base image. Returns NULL when diff_ids is not
+ * an array of strings, or when memory is short or OpenSSL fails. The
+ * caller owns the result.
+ */
+json_t *inspector_chain_ids(const json_t *diff_ids);
 
 #endif

@@ -1097,6 +1097,208 @@ START_TEST(test_blob_path_too_small)
 }
 END_TEST
 
+/* ---- lineage ---- */
+
+START_TEST(test_lineage_round_trip)
+{
+    struct pg_error *err = NULL;
+    char chain[PG_DIGEST_MAX + 1];
+    char manifest[PG_DIGEST_MAX + 1];
+    char newer[PG_DIGEST_MAX + 1];
+    char other[PG_DIGEST_MAX + 1];
+    char digest_out[PG_DIGEST_MAX + 1];
+    char name_out[CACHE_LINEAGE_NAME_MAX + 1];
+    struct cache *cache = open_cache();
+
+    digest_of("sha256", "chain", 5, chain, sizeof(chain));
+    digest_of("sha256", "debian:12", 9, manifest, sizeof(manifest));
+    digest_of("sha256", "debian:12 rebuilt", 17, newer, sizeof(newer));
+    digest_of("sha256", "other chain", 11, other, sizeof(other));
+    ck_assert_int_eq(cache_lineage_put(cache, chain, manifest,
+                                       "docker.io/library/debian:12", &err),
+                     0);
+    ck_assert_int_eq(cache_lineage_get(cache, chain, digest_out,
+                                       sizeof(digest_out), name_out,
+                                       sizeof(name_out), &err),
+                     1);
+    ck_assert_str_eq(digest_out, manifest);
+    ck_assert_str_eq(name_out, "docker.io/library/debian:12");
+    ck_assert_int_eq(cache_lineage_get(cache, other, digest_out,
+                                       sizeof(digest_out), name_out,
+                                       sizeof(name_out), &err),
+                     0);
+
+    /* A later record of the same chain replaces the earlier one, and
+     * records outlive the process. */
+    ck_assert_int_eq(cache_lineage_put(cache, chain, newer, NULL, &err), 0);
+    cache_close(cache);
+    cache = open_cache();
+    ck_assert_int_eq(cache_lineage_get(cache, chain, digest_out,
+                                       sizeof(digest_out), name_out,
+                                       sizeof(name_out), &err),
+                     1);
+    ck_assert_str_eq(digest_out, newer);
+    ck_assert_str_eq(name_out, "");
+    ck_assert_int_eq(cache_lineage_get(cache, chain, NULL, 0, NULL, 0, &err),
+                     1);
+    ck_assert_ptr_null(err);
+    cache_close(cache);
+}
+END_TEST
+
+START_TEST(test_lineage_name_max)
+{
+    struct pg_error *err = NULL;
+    char chain[PG_DIGEST_MAX + 1];
+    char manifest[PG_DIGEST_MAX + 1];
+    char name[CACHE_LINEAGE_NAME_MAX + 2];
+    char name_out[CACHE_LINEAGE_NAME_MAX + 1];
+    struct cache *cache = open_cache();
+
+    digest_of("sha256", "chain", 5, chain, sizeof(chain));
+    digest_of("sha256", "manifest", 8, manifest, sizeof(manifest));
+    memset(name, 'n', CACHE_LINEAGE_NAME_MAX);
+    name[CACHE_LINEAGE_NAME_MAX] = '\0';
+    ck_assert_int_eq(cache_lineage_put(cache, chain, manifest, name, &err), 0);
+    ck_assert_int_eq(cache_lineage_get(cache, chain, NULL, 0, name_out,
+                                       sizeof(name_out), &err),
+                     1);
+    ck_assert_str_eq(name_out, name);
+
+    name[CACHE_LINEAGE_NAME_MAX] = 'n';
+    name[CACHE_LINEAGE_NAME_MAX + 1] = '\0';
+    ck_assert_int_eq(cache_lineage_put(cache, chain, manifest, name, &err), -1);
+    ck_assert_int_eq(err->status, 400);
+    ck_assert_str_eq(err->code, PG_ERR_NAME_INVALID);
+    ck_assert_ptr_nonnull(
+        strstr(err->message, "is 1025 bytes, more than the 1024 bytes"));
+    pg_error_free(err);
+    cache_close(cache);
+}
+END_TEST
+
+START_TEST(test_lineage_invalid_arguments)
+{
+    struct pg_error *err = NULL;
+    char chain[PG_DIGEST_MAX + 1];
+    char manifest[PG_DIGEST_MAX + 1];
+    char small[8];
+    struct cache *cache = open_cache();
+
+    digest_of("sha256", "chain", 5, chain, sizeof(chain));
+    digest_of("sha256", "manifest", 8, manifest, sizeof(manifest));
+    ck_assert_int_eq(
+        cache_lineage_put(cache, "sha256:abc", manifest, "x", &err), -1);
+    ck_assert_int_eq(err->status, 400);
+    ck_assert_str_eq(err->code, PG_ERR_DIGEST_INVALID);
+    pg_error_clear(&err);
+    ck_assert_int_eq(cache_lineage_put(cache, chain, "latest", "x", &err), -1);
+    ck_assert_str_eq(err->code, PG_ERR_DIGEST_INVALID);
+    pg_error_clear(&err);
+    ck_assert_int_eq(cache_lineage_get(cache, "chain", NULL, 0, NULL, 0, &err),
+                     -1);
+    ck_assert_str_eq(err->code, PG_ERR_DIGEST_INVALID);
+    pg_error_clear(&err);
+
+    /* A buffer too small for the record is the caller's bug. */
+    ck_assert_int_eq(cache_lineage_put(cache, chain, manifest, "x", &err), 0);
+    ck_assert_int_eq(
+        cache_lineage_get(cache, chain, small, sizeof(small), NULL, 0, &err),
+        -1);
+    ck_assert_int_eq(err->status, 500);
+    ck_assert_str_eq(err->code, PG_ERR_INTERNAL);
+    ck_assert_str_eq(err->message,
+                     "the manifest digest of a lineage record is 71 bytes, "
+                     "but the buffer holds 8 with its terminator");
+    pg_error_free(err);
+    cache_close(cache);
+}
+END_TEST
+
+/* Writes value under key in the lineage table, bypassing the checks. */
+static void
+lineage_put_raw(struct cache *cache, const char *key, const char *value)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = {strlen(key), (void *)key};
+    MDB_val v = {strlen(value), (void *)value};
+
+    ck_assert_int_eq(mdb_txn_begin(cache->env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(
+        mdb_put(txn, cache->tables[CACHE_TABLE_LINEAGE], &k, &v, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+}
+
+START_TEST(test_lineage_damaged_record)
+{
+    struct pg_error *err = NULL;
+    char chain[PG_DIGEST_MAX + 1];
+    char long_name[CACHE_LINEAGE_NAME_MAX + 64];
+    char record[CACHE_LINEAGE_NAME_MAX + 256];
+    char name_out[CACHE_LINEAGE_NAME_MAX + 1];
+    struct cache *cache = open_cache();
+
+    digest_of("sha256", "chain", 5, chain, sizeof(chain));
+    lineage_put_raw(cache, chain, "garbage");
+    ck_assert_int_eq(cache_lineage_get(cache, chain, NULL, 0, name_out,
+                                       sizeof(name_out), &err),
+                     -1);
+    ck_assert_int_eq(err->status, 500);
+    ck_assert_str_eq(err->code, PG_ERR_INTERNAL);
+    ck_assert_ptr_nonnull(strstr(err->message, "in LMDB table lineage is "
+                                               "damaged"));
+    pg_error_clear(&err);
+
+    /* A stored name over the maximum is damage too, not an overflow. */
+    memset(long_name, 'n', CACHE_LINEAGE_NAME_MAX + 1);
+    long_name[CACHE_LINEAGE_NAME_MAX + 1] = '\0';
+    snprintf(record, sizeof(record),
+             "{\"manifest_digest\": \"%s\", \"name\": \"%s\"}", chain,
+             long_name);
+    lineage_put_raw(cache, chain, record);
+    ck_assert_int_eq(cache_lineage_get(cache, chain, NULL, 0, name_out,
+                                       sizeof(name_out), &err),
+                     -1);
+    ck_assert_str_eq(err->code, PG_ERR_INTERNAL);
+    ck_assert_ptr_nonnull(strstr(err->message, "is damaged"));
+    pg_error_free(err);
+    cache_close(cache);
+}
+END_TEST
+
+/* A cache written before the lineage table existed gains it on open. */
+START_TEST(test_lineage_added_to_old_cache)
+{
+    struct pg_error *err = NULL;
+    char chain[PG_DIGEST_MAX + 1];
+    char manifest[PG_DIGEST_MAX + 1];
+    char digest_out[PG_DIGEST_MAX + 1];
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    struct cache *cache = open_cache();
+
+    ck_assert_int_eq(mdb_txn_begin(cache->env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "lineage", 0, &dbi), 0);
+    ck_assert_int_eq(mdb_drop(txn, dbi, 1), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    cache_close(cache);
+
+    cache = open_cache();
+    digest_of("sha256", "chain", 5, chain, sizeof(chain));
+    digest_of("sha256", "manifest", 8, manifest, sizeof(manifest));
+    ck_assert_int_eq(cache_lineage_get(cache, chain, digest_out,
+                                       sizeof(digest_out), NULL, 0, &err),
+                     0);
+    ck_assert_int_eq(cache_lineage_put(cache, chain, manifest, "a", &err), 0);
+    ck_assert_int_eq(cache_lineage_get(cache, chain, digest_out,
+                                       sizeof(digest_out), NULL, 0, &err),
+                     1);
+    ck_assert_str_eq(digest_out, manifest);
+    ck_assert_ptr_null(err);
+    cache_close(cache);
+}
+END_TEST
+
 static Suite *
 cache_suite(void)
 {
@@ -1143,6 +1345,11 @@ cache_suite(void)
     tcase_add_test(tc, test_verdict_policies);
     tcase_add_test(tc, test_blob_allowed);
     tcase_add_test(tc, test_map_full);
+    tcase_add_test(tc, test_lineage_round_trip);
+    tcase_add_test(tc, test_lineage_name_max);
+    tcase_add_test(tc, test_lineage_invalid_arguments);
+    tcase_add_test(tc, test_lineage_damaged_record);
+    tcase_add_test(tc, test_lineage_added_to_old_cache);
     suite_add_tcase(suite, tc);
     return suite;
 }

@@ -28,6 +28,7 @@
 #define ZSTD_LAYER "application/vnd.oci.image.layer.v1.tar+zstd"
 #define TAR_LAYER "application/vnd.oci.image.layer.v1.tar"
 #define MIB (1024 * 1024)
+#define TABLE_SIZE(table) ((int)(sizeof(table) / sizeof((table)[0])))
 
 static char scratch_dir[] = "/tmp/test_inspector.XXXXXX";
 
@@ -1234,8 +1235,8 @@ START_TEST(document_header)
     json_t *source = json_object_get(document, "source");
     json_t *manifest = json_object_get(document, "manifest");
 
-    ck_assert_int_eq(int_at(document, "document_version"), 1);
-    ck_assert_str_eq(str_at(document, "inspector_version"), "1");
+    ck_assert_int_eq(int_at(document, "document_version"), 2);
+    ck_assert_str_eq(str_at(document, "inspector_version"), "2");
     ck_assert_str_eq(str_at(document, "kind"), "image");
     ck_assert_str_eq(str_at(source, "registry"), "docker.io");
     ck_assert_str_eq(str_at(source, "repository"), "library/app");
@@ -1390,6 +1391,13 @@ START_TEST(document_files)
     ck_assert_int_eq(int_at(whiteout, "layer"), 1);
     ck_assert_str_eq(str_at(whiteout, "target"), "var/x");
     ck_assert_ptr_null(json_object_get(whiteout, "link"));
+    ck_assert(json_is_true(json_object_get(hardlink, "present")));
+    ck_assert(json_is_false(json_object_get(whiteout, "present")));
+    /* Layer 1 replaces usr/bin/sudo. */
+    ck_assert(
+        json_is_false(json_object_get(json_array_get(files, 0), "present")));
+    ck_assert(
+        json_is_true(json_object_get(json_array_get(files, 6), "present")));
     ck_assert_str_eq(str_at(last, "path"), "data/file");
     ck_assert_int_eq(int_at(last, "size"), 7);
     ck_assert_int_eq(int_at(last, "uid"), 1000);
@@ -1407,11 +1415,15 @@ START_TEST(document_summary)
 
     ck_assert_int_eq(int_at(summary, "layers"), 2);
     ck_assert_int_eq(int_at(summary, "files"), 9);
+    /* Everything but layer 0's usr/bin/sudo and the whiteout. */
+    ck_assert_int_eq(int_at(summary, "present_files"), 7);
+    ck_assert_int_eq(int_at(summary, "packages"), 0);
+    ck_assert_int_eq(int_at(summary, "secrets"), 0);
     ck_assert_uint_eq(json_array_size(setuid), 2);
     ck_assert_str_eq(json_string_value(json_array_get(setuid, 0)),
-                     "usr/bin/sudo");
-    ck_assert_str_eq(json_string_value(json_array_get(setuid, 1)),
                      "usr/bin/passwd");
+    ck_assert_str_eq(json_string_value(json_array_get(setuid, 1)),
+                     "usr/bin/sudo");
     ck_assert_uint_eq(json_array_size(writable), 2);
     ck_assert_str_eq(json_string_value(json_array_get(writable, 0)), "srv");
     ck_assert_str_eq(json_string_value(json_array_get(writable, 1)),
@@ -1946,7 +1958,7 @@ START_TEST(document_failed)
                                          "layer sha256:l0 is bad: \xff");
     inspection = json_object_get(document, "inspection");
     layers = json_object_get(document, "layers");
-    ck_assert_int_eq(int_at(document, "document_version"), 1);
+    ck_assert_int_eq(int_at(document, "document_version"), 2);
     ck_assert_str_eq(str_at(document, "kind"), "image");
     ck_assert_str_eq(str_at(json_object_get(document, "source"), "reference"),
                      "1.0");
@@ -1961,6 +1973,14 @@ START_TEST(document_failed)
     ck_assert_int_eq(int_at(json_array_get(layers, 1), "index"), 1);
     ck_assert_ptr_null(json_object_get(document, "files"));
     ck_assert_ptr_null(json_object_get(document, "config"));
+    ck_assert_uint_eq(json_array_size(json_object_get(inspection, "notes")), 0);
+    ck_assert(json_is_null(json_object_get(document, "os")));
+    ck_assert(json_is_array(json_object_get(document, "packages")));
+    ck_assert_uint_eq(json_array_size(json_object_get(document, "packages")),
+                      0);
+    ck_assert(json_is_array(json_object_get(document, "secrets")));
+    ck_assert_uint_eq(json_array_size(json_object_get(document, "secrets")), 0);
+    ck_assert(json_is_null(json_object_get(document, "base_image")));
     json_decref(document);
     json_decref(reference);
     json_decref(manifest);
@@ -1998,6 +2018,16 @@ START_TEST(document_artifact)
     ck_assert_ptr_null(json_object_get(layer, "files"));
     ck_assert_str_eq(str_at(subject, "digest"), "sha256:s0");
     ck_assert_int_eq(int_at(subject, "size"), 7);
+    ck_assert_int_eq(int_at(document, "document_version"), 2);
+    ck_assert_uint_eq(json_array_size(json_object_get(
+                          json_object_get(document, "inspection"), "notes")),
+                      0);
+    ck_assert(json_is_null(json_object_get(document, "os")));
+    ck_assert(json_is_array(json_object_get(document, "packages")));
+    ck_assert_uint_eq(json_array_size(json_object_get(document, "packages")),
+                      0);
+    ck_assert(json_is_array(json_object_get(document, "secrets")));
+    ck_assert(json_is_null(json_object_get(document, "base_image")));
     json_decref(document);
     json_decref(manifest);
 }
@@ -2018,9 +2048,1286 @@ START_TEST(document_artifact_config_type)
 }
 END_TEST
 
-/* ---- suite ---- */
+/* ---- the merged file system ---- */
 
-#define TABLE_SIZE(table) ((int)(sizeof(table) / sizeof((table)[0])))
+static json_t *
+entry_new(const char *path, const char *type, int mode)
+{
+    json_t *entry =
+        json_pack("{s:s, s:s, s:i, s:i, s:i, s:i}", "path", path, "type", type,
+                  "mode", mode, "size", 0, "uid", 0, "gid", 0);
+
+    ck_assert_ptr_nonnull(entry);
+    return entry;
+}
+
+static json_t *
+file_new(const char *path)
+{
+    return entry_new(path, "file", 0644);
+}
+
+static json_t *
+dir_new(const char *path)
+{
+    return entry_new(path, "dir", 0755);
+}
+
+/* Returns the entry "DIR/.wh.NAME" that deletes DIR/NAME, as the layer
+ * reader lists it; dir "" is the root. */
+static json_t *
+whiteout_new(const char *dir, const char *name)
+{
+    char path[256];
+    char target[256];
+    json_t *entry;
+
+    snprintf(path, sizeof(path), "%s%s.wh.%s", dir, dir[0] ? "/" : "", name);
+    snprintf(target, sizeof(target), "%s%s%s", dir, dir[0] ? "/" : "", name);
+    entry = entry_new(path, "whiteout", 0644);
+    json_object_set_new(entry, "target", json_string(target));
+    return entry;
+}
+
+/* Returns the opaque marker of dir ("" for the root). */
+static json_t *
+opaque_new(const char *dir)
+{
+    char path[256];
+    json_t *entry;
+
+    snprintf(path, sizeof(path), "%s%s.wh..wh..opq", dir, dir[0] ? "/" : "");
+    entry = entry_new(path, "opaque_whiteout", 0644);
+    json_object_set_new(entry, "target", json_string(dir[0] ? dir : "."));
+    return entry;
+}
+
+/* Returns the result of layer index with files and findings (NULL for a
+ * result without them), both stolen. */
+static json_t *
+result_new(size_t index, json_t *files, json_t *findings)
+{
+    char digest[32];
+    json_t *result;
+
+    snprintf(digest, sizeof(digest), "sha256:l%zu", index);
+    result = json_pack("{s:s, s:s, s:i, s:I, s:i, s:o}", "digest", digest,
+                       "media_type", TAR_LAYER, "size", 100, "entries",
+                       (json_int_t)json_array_size(files), "bytes", 1024,
+                       "files", files);
+    ck_assert_ptr_nonnull(result);
+    if (findings != NULL)
+        json_object_set_new(result, "findings", findings);
+    return result;
+}
+
+/*
+ * Builds the document of an image of n layer results, which it releases.
+ * history and annotations (stolen) go into the image config and the
+ * manifest unless NULL. Fails the test when the build fails.
+ */
+static json_t *
+image_document(json_t **results, size_t n, json_t *history, json_t *annotations)
+{
+    json_t *manifest =
+        json_pack("{s:{s:s, s:s, s:i}, s:[]}", "config", "mediaType",
+                  "application/vnd.oci.image.config.v1+json", "digest",
+                  "sha256:c0", "size", 1000, "layers");
+    json_t *config =
+        json_pack("{s:s, s:s, s:{s:s, s:[]}}", "os", "linux", "architecture",
+                  "amd64", "rootfs", "type", "layers", "diff_ids");
+    struct pg_error *err = NULL;
+    json_t *document;
+    char *config_text;
+
+    for (size_t i = 0; i < n; i++) {
+        char text[32];
+
+        snprintf(text, sizeof(text), "sha256:l%zu", i);
+        json_array_append_new(json_object_get(manifest, "layers"),
+                              json_pack("{s:s, s:s, s:i}", "mediaType",
+                                        TAR_LAYER, "digest", text, "size",
+                                        100));
+        snprintf(text, sizeof(text), "sha256:d%zu", i);
+        json_array_append_new(
+            json_object_get(json_object_get(config, "rootfs"), "diff_ids"),
+            json_string(text));
+    }
+    if (history != NULL)
+        json_object_set_new(config, "history", history);
+    if (annotations != NULL)
+        json_object_set_new(manifest, "annotations", annotations);
+    config_text = json_dumps(config, JSON_COMPACT);
+
+    document =
+        inspector_build_document("sha256:m", manifest, config_text,
+                                 strlen(config_text), results, n, NULL, &err);
+    ck_assert_msg(err == NULL, "%s", err != NULL ? err->message : "");
+    ck_assert_ptr_nonnull(document);
+    free(config_text);
+    for (size_t i = 0; i < n; i++)
+        json_decref(results[i]);
+    json_decref(config);
+    json_decref(manifest);
+    return document;
+}
+
+/* Returns "present" of the entry of layer at path in the document's
+ * files, failing the test when there is no such entry. */
+static bool
+present_at(const json_t *document, int layer, const char *path)
+{
+    const json_t *file;
+    size_t i;
+
+    json_array_foreach(json_object_get(document, "files"), i, file)
+    {
+        if (int_at(file, "layer") == layer &&
+            strcmp(str_at(file, "path"), path) == 0) {
+            ck_assert(json_is_boolean(json_object_get(file, "present")));
+            return json_is_true(json_object_get(file, "present"));
+        }
+    }
+    ck_abort_msg("no entry %s in layer %d", path, layer);
+    return false;
+}
+
+START_TEST(merge_whiteout_file)
+{
+    json_t *results[2] = {
+        result_new(0,
+                   json_pack("[o, o, o]", dir_new("etc"), file_new("etc/a"),
+                             file_new("etc/b")),
+                   NULL),
+        result_new(1, json_pack("[o]", whiteout_new("etc", "a")), NULL),
+    };
+    json_t *document = image_document(results, 2, NULL, NULL);
+
+    ck_assert(present_at(document, 0, "etc"));
+    ck_assert(!present_at(document, 0, "etc/a"));
+    ck_assert(present_at(document, 0, "etc/b"));
+    ck_assert(!present_at(document, 1, "etc/.wh.a"));
+    ck_assert_int_eq(int_at(json_object_get(document, "summary"), "files"), 4);
+    ck_assert_int_eq(
+        int_at(json_object_get(document, "summary"), "present_files"), 2);
+    json_decref(document);
+}
+END_TEST
+
+/* Deleting a directory deletes what is under it and nothing that only
+ * shares the beginning of its name. */
+START_TEST(merge_whiteout_directory)
+{
+    json_t *results[2] = {
+        result_new(0,
+                   json_pack("[o, o, o, o, o, o, o, o]", dir_new("opt"),
+                             dir_new("opt/app"), file_new("opt/app/x"),
+                             dir_new("opt/app/sub"), file_new("opt/app/sub/y"),
+                             file_new("opt/application"),
+                             file_new("opt/app2/z"), file_new("opt/keep")),
+                   NULL),
+        result_new(1, json_pack("[o]", whiteout_new("opt", "app")), NULL),
+    };
+    json_t *document = image_document(results, 2, NULL, NULL);
+
+    ck_assert(present_at(document, 0, "opt"));
+    ck_assert(!present_at(document, 0, "opt/app"));
+    ck_assert(!present_at(document, 0, "opt/app/x"));
+    ck_assert(!present_at(document, 0, "opt/app/sub"));
+    ck_assert(!present_at(document, 0, "opt/app/sub/y"));
+    ck_assert(present_at(document, 0, "opt/application"));
+    ck_assert(present_at(document, 0, "opt/app2/z"));
+    ck_assert(present_at(document, 0, "opt/keep"));
+    ck_assert(!present_at(document, 1, "opt/.wh.app"));
+    json_decref(document);
+}
+END_TEST
+
+/* An opaque directory keeps its own entries and those of its layer but
+ * hides everything the lower layers had under it. */
+START_TEST(merge_opaque_directory)
+{
+    json_t *results[3] = {
+        result_new(0,
+                   json_pack("[o, o, o, o, o, o]", dir_new("var"),
+                             dir_new("var/cache"), file_new("var/cache/a"),
+                             dir_new("var/cache/sub"),
+                             file_new("var/cache/sub/b"), file_new("var/log")),
+                   NULL),
+        result_new(1,
+                   json_pack("[o, o, o]", dir_new("var/cache"),
+                             opaque_new("var/cache"),
+                             file_new("var/cache/new")),
+                   NULL),
+        result_new(2, json_pack("[o]", file_new("var/cache/later")), NULL),
+    };
+    json_t *document = image_document(results, 3, NULL, NULL);
+
+    ck_assert(present_at(document, 0, "var"));
+    ck_assert(!present_at(document, 0, "var/cache"));
+    ck_assert(!present_at(document, 0, "var/cache/a"));
+    ck_assert(!present_at(document, 0, "var/cache/sub"));
+    ck_assert(!present_at(document, 0, "var/cache/sub/b"));
+    ck_assert(present_at(document, 0, "var/log"));
+    ck_assert(present_at(document, 1, "var/cache"));
+    ck_assert(!present_at(document, 1, "var/cache/.wh..wh..opq"));
+    ck_assert(present_at(document, 1, "var/cache/new"));
+    ck_assert(present_at(document, 2, "var/cache/later"));
+    json_decref(document);
+}
+END_TEST
+
+START_TEST(merge_opaque_root)
+{
+    json_t *results[2] = {
+        result_new(0, json_pack("[o, o]", dir_new("."), file_new("a/b")), NULL),
+        result_new(1, json_pack("[o, o]", opaque_new(""), file_new("c")), NULL),
+    };
+    json_t *document = image_document(results, 2, NULL, NULL);
+
+    ck_assert(present_at(document, 0, "."));
+    ck_assert(!present_at(document, 0, "a/b"));
+    ck_assert(present_at(document, 1, "c"));
+    json_decref(document);
+}
+END_TEST
+
+START_TEST(merge_replaced_file)
+{
+    json_t *results[3] = {
+        result_new(0, json_pack("[o, o]", file_new("bin/tool"), file_new("x")),
+                   NULL),
+        result_new(1, json_pack("[o]", file_new("bin/tool")), NULL),
+        result_new(2, json_pack("[o]", entry_new("x", "symlink", 0777)), NULL),
+    };
+    json_t *document = image_document(results, 3, NULL, NULL);
+
+    ck_assert(!present_at(document, 0, "bin/tool"));
+    ck_assert(present_at(document, 1, "bin/tool"));
+    ck_assert(!present_at(document, 0, "x"));
+    ck_assert(present_at(document, 2, "x"));
+    json_decref(document);
+}
+END_TEST
+
+/* A symlink or file where a directory was removes the directory's
+ * contents; a directory over a directory keeps them. */
+START_TEST(merge_file_replaces_directory)
+{
+    json_t *results[2] = {
+        result_new(0,
+                   json_pack("[o, o, o, o]", dir_new("data"),
+                             file_new("data/x"), dir_new("srv"),
+                             file_new("srv/y")),
+                   NULL),
+        result_new(1,
+                   json_pack("[o, o]", entry_new("data", "symlink", 0777),
+                             dir_new("srv")),
+                   NULL),
+    };
+    json_t *document = image_document(results, 2, NULL, NULL);
+
+    ck_assert(!present_at(document, 0, "data"));
+    ck_assert(!present_at(document, 0, "data/x"));
+    ck_assert(present_at(document, 1, "data"));
+    ck_assert(!present_at(document, 0, "srv"));
+    ck_assert(present_at(document, 0, "srv/y"));
+    ck_assert(present_at(document, 1, "srv"));
+    json_decref(document);
+}
+END_TEST
+
+START_TEST(merge_readded_after_whiteout)
+{
+    json_t *results[3] = {
+        result_new(0, json_pack("[o, o]", dir_new("a"), file_new("a/f")), NULL),
+        result_new(1, json_pack("[o]", whiteout_new("", "a")), NULL),
+        result_new(2, json_pack("[o]", file_new("a/f")), NULL),
+    };
+    json_t *document = image_document(results, 3, NULL, NULL);
+
+    ck_assert(!present_at(document, 0, "a"));
+    ck_assert(!present_at(document, 0, "a/f"));
+    ck_assert(!present_at(document, 1, ".wh.a"));
+    ck_assert(present_at(document, 2, "a/f"));
+    json_decref(document);
+}
+END_TEST
+
+/* Within one layer the later entry of a path wins, and a whiteout hides
+ * nothing of its own layer. */
+START_TEST(merge_same_layer_order)
+{
+    json_t *results[1] = {
+        result_new(0,
+                   json_pack("[o, o, o, o]", entry_new("x", "file", 0600),
+                             entry_new("x", "file", 0644), file_new("y"),
+                             whiteout_new("", "y")),
+                   NULL),
+    };
+    json_t *document = image_document(results, 1, NULL, NULL);
+    json_t *files = json_object_get(document, "files");
+
+    ck_assert(
+        json_is_false(json_object_get(json_array_get(files, 0), "present")));
+    ck_assert(
+        json_is_true(json_object_get(json_array_get(files, 1), "present")));
+    ck_assert(present_at(document, 0, "y"));
+    json_decref(document);
+}
+END_TEST
+
+/* setuid_files and world_writable list only files still in the image. */
+START_TEST(merge_summary_present_only)
+{
+    json_t *results[2] = {
+        result_new(0,
+                   json_pack("[o, o, o, o]",
+                             entry_new("usr/bin/su", "file", 04755),
+                             entry_new("usr/bin/mount", "file", 04755),
+                             entry_new("srv/open", "file", 0666),
+                             entry_new("srv/also", "file", 0666)),
+                   NULL),
+        result_new(1,
+                   json_pack("[o, o]", whiteout_new("usr/bin", "su"),
+                             entry_new("srv/also", "file", 0644)),
+                   NULL),
+    };
+    json_t *document = image_document(results, 2, NULL, NULL);
+    json_t *summary = json_object_get(document, "summary");
+    json_t *setuid = json_object_get(summary, "setuid_files");
+    json_t *writable = json_object_get(summary, "world_writable");
+
+    ck_assert_uint_eq(json_array_size(setuid), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(setuid, 0)),
+                     "usr/bin/mount");
+    ck_assert_uint_eq(json_array_size(writable), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(writable, 0)),
+                     "srv/open");
+    ck_assert_int_eq(int_at(summary, "files"), 6);
+    ck_assert_int_eq(int_at(summary, "present_files"), 3);
+    json_decref(document);
+}
+END_TEST
+
+#define MANY_DIRS 1000
+#define MANY_FILES_PER_DIR 100
+
+/*
+ * An image of 201,100 entries: layer 0 has 1,000 directories of 100
+ * files, layer 1 deletes every tenth directory and adds 100,000 files.
+ * The merge is O(n log n). A quadratic one would compare about 2 * 10^10
+ * pairs of entries and run into the test case's timeout.
+ */
+START_TEST(merge_many_files)
+{
+    json_t *lower = json_array();
+    json_t *upper = json_array();
+    json_t *results[2];
+    json_t *document;
+    json_t *summary;
+    json_t *files;
+    char path[64];
+
+    for (int d = 0; d < MANY_DIRS; d++) {
+        snprintf(path, sizeof(path), "d%03d", d);
+        json_array_append_new(lower, dir_new(path));
+        for (int f = 0; f < MANY_FILES_PER_DIR; f++) {
+            snprintf(path, sizeof(path), "d%03d/f%02d", d, f);
+            json_array_append_new(lower, file_new(path));
+            snprintf(path, sizeof(path), "n%03d/f%02d", d, f);
+            json_array_append_new(upper, file_new(path));
+        }
+        if (d % 10 == 0) {
+            snprintf(path, sizeof(path), "d%03d", d);
+            json_array_append_new(upper, whiteout_new("", path));
+        }
+    }
+    results[0] = result_new(0, lower, NULL);
+    results[1] = result_new(1, upper, NULL);
+    document = image_document(results, 2, NULL, NULL);
+    summary = json_object_get(document, "summary");
+
+    ck_assert_int_eq(int_at(summary, "files"), 201100);
+    /* 900 directories and their 90,000 files, and 100,000 new files. */
+    ck_assert_int_eq(int_at(summary, "present_files"), 190900);
+    /* Each directory of layer 0 is 101 entries: d010/f00 is entry 1011
+     * and d011/f00 entry 1112. */
+    files = json_object_get(document, "files");
+    ck_assert_str_eq(str_at(json_array_get(files, 1011), "path"), "d010/f00");
+    ck_assert(
+        json_is_false(json_object_get(json_array_get(files, 1011), "present")));
+    ck_assert_str_eq(str_at(json_array_get(files, 1112), "path"), "d011/f00");
+    ck_assert(
+        json_is_true(json_object_get(json_array_get(files, 1112), "present")));
+    json_decref(document);
+}
+END_TEST
+
+/* ---- findings ---- */
+
+START_TEST(findings_missing_are_empty)
+{
+    json_t *document = build_sample_document();
+
+    ck_assert(json_is_null(json_object_get(document, "os")));
+    ck_assert_uint_eq(json_array_size(json_object_get(document, "packages")),
+                      0);
+    ck_assert(json_is_array(json_object_get(document, "packages")));
+    ck_assert(json_is_array(json_object_get(document, "secrets")));
+    ck_assert(json_is_array(
+        json_object_get(json_object_get(document, "inspection"), "notes")));
+    ck_assert(json_is_null(json_object_get(document, "base_image")));
+    json_decref(document);
+}
+END_TEST
+
+/* A later layer's dpkg status file replaces the earlier one, and with it
+ * the packages the earlier one listed. */
+START_TEST(findings_status_replaced)
+{
+    json_t *results[2] = {
+        result_new(0, json_pack("[o]", file_new("var/lib/dpkg/status")),
+                   parse("{\"packages\": ["
+                         "{\"type\": \"deb\", \"name\": \"a\", \"version\": "
+                         "\"1.0\", \"path\": \"var/lib/dpkg/status\"}, "
+                         "{\"type\": \"deb\", \"name\": \"b\", \"version\": "
+                         "\"1.0\", \"path\": \"var/lib/dpkg/status\"}]}")),
+        result_new(1, json_pack("[o]", file_new("var/lib/dpkg/status")),
+                   parse("{\"packages\": ["
+                         "{\"type\": \"deb\", \"name\": \"c\", \"version\": "
+                         "\"2.0\", \"path\": \"var/lib/dpkg/status\"}, "
+                         "{\"type\": \"deb\", \"name\": \"a\", \"version\": "
+                         "\"1.1\", \"path\": \"var/lib/dpkg/status\"}]}")),
+    };
+    json_t *document = image_document(results, 2, NULL, NULL);
+    json_t *packages = json_object_get(document, "packages");
+
+    ck_assert_uint_eq(json_array_size(packages), 2);
+    ck_assert_str_eq(str_at(json_array_get(packages, 0), "name"), "a");
+    ck_assert_str_eq(str_at(json_array_get(packages, 0), "version"), "1.1");
+    ck_assert_int_eq(int_at(json_array_get(packages, 0), "layer"), 1);
+    ck_assert_str_eq(str_at(json_array_get(packages, 1), "name"), "c");
+    ck_assert_int_eq(int_at(json_array_get(packages, 1), "layer"), 1);
+    ck_assert_int_eq(int_at(json_object_get(document, "summary"), "packages"),
+                     2);
+    json_decref(document);
+}
+END_TEST
+
+START_TEST(findings_deleted_site_packages)
+{
+    static const char metadata[] = "usr/lib/python3/site-packages/"
+                                   "requests-2.31.0.dist-info/METADATA";
+    static const char kept[] = "usr/local/lib/python3.11/site-packages/"
+                               "idna-3.6.dist-info/METADATA";
+    json_t *findings =
+        json_pack("{s:[{s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}]}",
+                  "packages", "type", "pypi", "name", "requests", "version",
+                  "2.31.0", "path", metadata, "purl",
+                  "pkg:pypi/requests@2.31.0", "type", "pypi", "name", "idna",
+                  "version", "3.6", "path", kept, "purl", "pkg:pypi/idna@3.6");
+    json_t *results[2] = {
+        result_new(0, json_pack("[o, o]", file_new(metadata), file_new(kept)),
+                   findings),
+        result_new(
+            1,
+            json_pack("[o]", whiteout_new("usr/lib/python3", "site-packages")),
+            NULL),
+    };
+    json_t *document = image_document(results, 2, NULL, NULL);
+    json_t *packages = json_object_get(document, "packages");
+
+    ck_assert_uint_eq(json_array_size(packages), 1);
+    ck_assert_str_eq(str_at(json_array_get(packages, 0), "name"), "idna");
+    ck_assert_str_eq(str_at(json_array_get(packages, 0), "purl"),
+                     "pkg:pypi/idna@3.6");
+    ck_assert_ptr_null(json_object_get(json_array_get(packages, 0), "distro"));
+    json_decref(document);
+}
+END_TEST
+
+/* Secrets stay in the layer's bytes when a later layer deletes the file,
+ * so every one is kept, with "present" for whether its file is visible. */
+START_TEST(findings_secret_deleted_file)
+{
+    json_t *results[2] = {
+        result_new(0,
+                   json_pack("[o, o]", file_new("root/.aws/credentials"),
+                             file_new("app/config.yml")),
+                   parse("{\"secrets\": ["
+                         "{\"rule\": \"aws-credentials-file\", \"path\": "
+                         "\"root/.aws/credentials\", \"line\": 0}, "
+                         "{\"rule\": \"github-token\", \"path\": "
+                         "\"app/config.yml\", \"line\": 3}]}")),
+        result_new(1,
+                   json_pack("[o]", whiteout_new("root/.aws", "credentials")),
+                   NULL),
+    };
+    json_t *document = image_document(results, 2, NULL, NULL);
+    json_t *secrets = json_object_get(document, "secrets");
+    json_t *deleted = json_array_get(secrets, 0);
+    json_t *visible = json_array_get(secrets, 1);
+
+    ck_assert_uint_eq(json_array_size(secrets), 2);
+    ck_assert_str_eq(str_at(deleted, "rule"), "aws-credentials-file");
+    ck_assert_int_eq(int_at(deleted, "layer"), 0);
+    ck_assert(json_is_false(json_object_get(deleted, "present")));
+    ck_assert_str_eq(str_at(visible, "path"), "app/config.yml");
+    ck_assert_int_eq(int_at(visible, "line"), 3);
+    ck_assert(json_is_true(json_object_get(visible, "present")));
+    ck_assert_int_eq(int_at(json_object_get(document, "summary"), "secrets"),
+                     2);
+    json_decref(document);
+}
+END_TEST
+
+START_TEST(findings_notes_kept)
+{
+    json_t *results[2] = {
+        result_new(0, json_pack("[o]", file_new("var/lib/dpkg/status")),
+                   parse("{\"notes\": [{\"cataloger\": \"dpkg\", \"path\": "
+                         "\"var/lib/dpkg/status\", \"message\": \"stanza 3 "
+                         "has no Package field\"}]}")),
+        result_new(1, json_pack("[o]", whiteout_new("var/lib/dpkg", "status")),
+                   parse("{\"notes\": [{\"cataloger\": \"java\", \"path\": "
+                         "\"app.jar\", \"message\": \"not a zip archive\"}]}")),
+    };
+    json_t *document = image_document(results, 2, NULL, NULL);
+    json_t *notes =
+        json_object_get(json_object_get(document, "inspection"), "notes");
+
+    ck_assert_uint_eq(json_array_size(notes), 2);
+    ck_assert_str_eq(str_at(json_array_get(notes, 0), "cataloger"), "dpkg");
+    ck_assert_str_eq(str_at(json_array_get(notes, 0), "message"),
+                     "stanza 3 has no Package field");
+    ck_assert_int_eq(int_at(json_array_get(notes, 0), "layer"), 0);
+    ck_assert_str_eq(str_at(json_array_get(notes, 1), "path"), "app.jar");
+    ck_assert_int_eq(int_at(json_array_get(notes, 1), "layer"), 1);
+    ck_assert_str_eq(str_at(json_object_get(document, "inspection"), "status"),
+                     "ok");
+    json_decref(document);
+}
+END_TEST
+
+/* The os-release findings of layer 0: usr/lib/os-release is listed
+ * first, so the choice of etc/os-release is not the order's. */
+static json_t *
+os_release_findings(void)
+{
+    return parse("{\"os\": ["
+                 "{\"path\": \"usr/lib/os-release\", \"id\": \"debian\", "
+                 "\"version_id\": \"12\"}, "
+                 "{\"path\": \"etc/os-release\", \"id\": \"ubuntu\", "
+                 "\"version_id\": \"22.04\", \"pretty_name\": \"Ubuntu "
+                 "22.04.4 LTS\"}]}");
+}
+
+static json_t *
+os_release_files(void)
+{
+    return json_pack("[o, o]", file_new("usr/lib/os-release"),
+                     file_new("etc/os-release"));
+}
+
+START_TEST(findings_os_precedence)
+{
+    json_t *results[1] = {
+        result_new(0, os_release_files(), os_release_findings()),
+    };
+    json_t *document = image_document(results, 1, NULL, NULL);
+    json_t *os = json_object_get(document, "os");
+
+    ck_assert_str_eq(str_at(os, "path"), "etc/os-release");
+    ck_assert_str_eq(str_at(os, "id"), "ubuntu");
+    ck_assert_str_eq(str_at(os, "version_id"), "22.04");
+    ck_assert_str_eq(str_at(os, "pretty_name"), "Ubuntu 22.04.4 LTS");
+    ck_assert_int_eq(int_at(os, "layer"), 0);
+    json_decref(document);
+}
+END_TEST
+
+/* A symlink that replaces etc/os-release has no finding of its own, so
+ * the file it replaced no longer counts and usr/lib/os-release does. */
+START_TEST(findings_os_fallback)
+{
+    json_t *results[2] = {
+        result_new(0, os_release_files(), os_release_findings()),
+        result_new(
+            1, json_pack("[o]", entry_new("etc/os-release", "symlink", 0777)),
+            NULL),
+    };
+    json_t *document = image_document(results, 2, NULL, NULL);
+    json_t *os = json_object_get(document, "os");
+
+    ck_assert_str_eq(str_at(os, "path"), "usr/lib/os-release");
+    ck_assert_str_eq(str_at(os, "id"), "debian");
+    json_decref(document);
+
+    results[0] = result_new(0, os_release_files(), os_release_findings());
+    results[1] =
+        result_new(1,
+                   json_pack("[o, o]", whiteout_new("etc", "os-release"),
+                             whiteout_new("usr/lib", "os-release")),
+                   NULL);
+    document = image_document(results, 2, NULL, NULL);
+    ck_assert(json_is_null(json_object_get(document, "os")));
+    json_decref(document);
+}
+END_TEST
+
+struct purl_case {
+    const char *os;      /* os finding, or NULL for an image without */
+    const char *package; /* package finding */
+    const char *purl;
+    const char *distro_id; /* NULL: "distro" is null or absent */
+    const char *distro_version_id;
+};
+
+/* Expected package URLs follow the purl specification's deb, apk and rpm
+ * type definitions and its examples, such as
+ * pkg:rpm/fedora/curl@7.50.3-1.fc25?arch=i386&distro=fedora-25. */
+static const struct purl_case purl_cases[] = {
+    {"{\"path\": \"etc/os-release\", \"id\": \"debian\", \"version_id\": "
+     "\"12\"}",
+     "{\"type\": \"deb\", \"name\": \"libc6\", \"version\": "
+     "\"2.36-9+deb12u4\", \"arch\": \"amd64\"}",
+     "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12",
+     "debian", "12"},
+    {"{\"path\": \"etc/os-release\", \"id\": \"ubuntu\", \"version_id\": "
+     "\"22.04\"}",
+     "{\"type\": \"deb\", \"name\": \"libssl3\", \"version\": "
+     "\"3.0.2-0ubuntu1.15\", \"arch\": \"amd64\"}",
+     "pkg:deb/ubuntu/libssl3@3.0.2-0ubuntu1.15?arch=amd64&distro=ubuntu-22.04",
+     "ubuntu", "22.04"},
+    {"{\"path\": \"etc/os-release\", \"id\": \"alpine\", \"version_id\": "
+     "\"3.19.1\"}",
+     "{\"type\": \"apk\", \"name\": \"musl\", \"version\": "
+     "\"1.2.4_git20230717-r4\", \"arch\": \"x86_64\"}",
+     "pkg:apk/alpine/"
+     "musl@1.2.4_git20230717-r4?arch=x86_64&distro=alpine-3.19.1",
+     "alpine", "3.19.1"},
+    {"{\"path\": \"etc/os-release\", \"id\": \"rhel\", \"version_id\": "
+     "\"9.3\"}",
+     "{\"type\": \"rpm\", \"name\": \"openssl\", \"version\": \"3.0.7\", "
+     "\"release\": \"24.el9\", \"epoch\": 1, \"arch\": \"x86_64\"}",
+     "pkg:rpm/rhel/openssl@3.0.7-24.el9?arch=x86_64&distro=rhel-9.3&epoch=1",
+     "rhel", "9.3"},
+    {"{\"path\": \"etc/os-release\", \"id\": \"fedora\", \"version_id\": "
+     "\"39\"}",
+     "{\"type\": \"rpm\", \"name\": \"bash\", \"version\": \"5.2.26-1.fc39\", "
+     "\"release\": \"1.fc39\", \"epoch\": \"2\", \"arch\": \"x86_64\"}",
+     "pkg:rpm/fedora/bash@5.2.26-1.fc39?arch=x86_64&distro=fedora-39&epoch=2",
+     "fedora", "39"},
+    {NULL,
+     "{\"type\": \"deb\", \"name\": \"libc6\", \"version\": "
+     "\"2.36-9+deb12u4\", \"arch\": \"amd64\"}",
+     "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64", NULL, NULL},
+    {NULL,
+     "{\"type\": \"apk\", \"name\": \"musl\", \"version\": \"1.2.4-r2\", "
+     "\"arch\": \"aarch64\"}",
+     "pkg:apk/alpine/musl@1.2.4-r2?arch=aarch64", NULL, NULL},
+    {NULL,
+     "{\"type\": \"rpm\", \"name\": \"openssl\", \"version\": \"3.0.7\", "
+     "\"release\": \"24.el9\", \"epoch\": 1, \"arch\": \"x86_64\"}",
+     "pkg:rpm/redhat/openssl@3.0.7-24.el9?arch=x86_64&epoch=1", NULL, NULL},
+    /* Debian testing and unstable have no VERSION_ID. */
+    {"{\"path\": \"etc/os-release\", \"id\": \"debian\", \"version_codename\": "
+     "\"trixie\"}",
+     "{\"type\": \"deb\", \"name\": \"bash\", \"version\": \"5.2.21-2\", "
+     "\"arch\": \"arm64\"}",
+     "pkg:deb/debian/bash@5.2.21-2?arch=arm64", "debian", ""},
+    {"{\"path\": \"etc/os-release\", \"id\": \"debian\", \"version_id\": "
+     "\"12\"}",
+     "{\"type\": \"pypi\", \"name\": \"requests\", \"version\": \"2.31.0\", "
+     "\"purl\": \"pkg:pypi/requests@2.31.0\"}",
+     "pkg:pypi/requests@2.31.0", NULL, NULL},
+};
+
+START_TEST(findings_purl_table)
+{
+    const struct purl_case *c = &purl_cases[_i];
+    json_t *findings = json_object();
+    json_t *package = parse(c->package);
+    json_t *results[1];
+    json_t *document;
+    json_t *distro;
+
+    json_object_set_new(package, "path", json_string("pkgdb"));
+    json_object_set_new(findings, "packages", json_pack("[o]", package));
+    if (c->os != NULL)
+        json_object_set_new(findings, "os", json_pack("[o]", parse(c->os)));
+    results[0] = result_new(
+        0, json_pack("[o, o]", file_new("etc/os-release"), file_new("pkgdb")),
+        findings);
+    document = image_document(results, 1, NULL, NULL);
+    package = json_array_get(json_object_get(document, "packages"), 0);
+    distro = json_object_get(package, "distro");
+
+    ck_assert_str_eq(str_at(package, "purl"), c->purl);
+    if (c->distro_id == NULL) {
+        ck_assert(distro == NULL || json_is_null(distro));
+    } else {
+        ck_assert_str_eq(str_at(distro, "id"), c->distro_id);
+        ck_assert_str_eq(str_at(distro, "version_id"), c->distro_version_id);
+    }
+    json_decref(document);
+}
+END_TEST
+
+/* OS packages without an os-release file have "distro": null, so that
+ * a policy can tell them from packages of other types. */
+START_TEST(findings_distro_null_without_os)
+{
+    json_t *results[1] = {
+        result_new(0, json_pack("[o]", file_new("lib/apk/db/installed")),
+                   parse("{\"packages\": [{\"type\": \"apk\", \"name\": "
+                         "\"busybox\", \"version\": \"1.36.1-r15\", "
+                         "\"path\": \"lib/apk/db/installed\"}]}")),
+    };
+    json_t *document = image_document(results, 1, NULL, NULL);
+    json_t *package = json_array_get(json_object_get(document, "packages"), 0);
+
+    ck_assert(json_is_null(json_object_get(package, "distro")));
+    ck_assert_str_eq(str_at(package, "purl"),
+                     "pkg:apk/alpine/busybox@1.36.1-r15");
+    json_decref(document);
+}
+END_TEST
+
+/* Licenses of copyright files are joined to the dpkg packages by name;
+ * an architecture-qualified name uses the plain name's file. */
+START_TEST(findings_dpkg_license_join)
+{
+    json_t *files =
+        json_pack("[o, o, o, o, o]", file_new("var/lib/dpkg/status"),
+                  file_new("usr/share/doc/libc6/copyright"),
+                  file_new("usr/share/doc/libssl3/copyright"),
+                  file_new("usr/share/doc/own/copyright"),
+                  file_new("usr/share/doc/gone/copyright"));
+    json_t *findings = parse(
+        "{\"packages\": ["
+        "{\"type\": \"deb\", \"name\": \"own\", \"version\": \"1\", "
+        "\"path\": \"var/lib/dpkg/status\", \"licenses\": [\"MIT\"]}, "
+        "{\"type\": \"deb\", \"name\": \"libc6\", \"version\": \"2.36-9\", "
+        "\"arch\": \"amd64\", \"path\": \"var/lib/dpkg/status\"}, "
+        "{\"type\": \"deb\", \"name\": \"libssl3:amd64\", \"version\": "
+        "\"3.0.11-1\", \"path\": \"var/lib/dpkg/status\", \"licenses\": []}, "
+        "{\"type\": \"deb\", \"name\": \"gone\", \"version\": \"1\", "
+        "\"path\": \"var/lib/dpkg/status\"}, "
+        "{\"type\": \"deb\", \"name\": \"nodoc\", \"version\": \"1\", "
+        "\"path\": \"var/lib/dpkg/status\"}], "
+        "\"licenses\": ["
+        "{\"path\": \"usr/share/doc/libc6/copyright\", \"package\": "
+        "\"libc6\", \"licenses\": [\"LGPL-2.1-or-later\", "
+        "\"GPL-2.0-or-later\"]}, "
+        "{\"path\": \"usr/share/doc/libssl3/copyright\", \"package\": "
+        "\"libssl3\", \"licenses\": [\"Apache-2.0\"]}, "
+        "{\"path\": \"usr/share/doc/own/copyright\", \"package\": \"own\", "
+        "\"licenses\": [\"GPL-3.0-only\"]}, "
+        "{\"path\": \"usr/share/doc/gone/copyright\", \"package\": \"gone\", "
+        "\"licenses\": [\"BSD-3-Clause\"]}]}");
+    json_t *results[2] = {
+        result_new(0, files, findings),
+        result_new(1, json_pack("[o]", whiteout_new("usr/share/doc", "gone")),
+                   NULL),
+    };
+    json_t *document = image_document(results, 2, NULL, NULL);
+    json_t *packages = json_object_get(document, "packages");
+    json_t *licenses;
+
+    ck_assert_uint_eq(json_array_size(packages), 5);
+    ck_assert_str_eq(str_at(json_array_get(packages, 0), "name"), "gone");
+    ck_assert_ptr_null(
+        json_object_get(json_array_get(packages, 0), "licenses"));
+    licenses = json_object_get(json_array_get(packages, 1), "licenses");
+    ck_assert_str_eq(str_at(json_array_get(packages, 1), "name"), "libc6");
+    ck_assert_uint_eq(json_array_size(licenses), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(licenses, 0)),
+                     "LGPL-2.1-or-later");
+    ck_assert_str_eq(json_string_value(json_array_get(licenses, 1)),
+                     "GPL-2.0-or-later");
+    licenses = json_object_get(json_array_get(packages, 2), "licenses");
+    ck_assert_str_eq(str_at(json_array_get(packages, 2), "name"),
+                     "libssl3:amd64");
+    ck_assert_uint_eq(json_array_size(licenses), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(licenses, 0)),
+                     "Apache-2.0");
+    ck_assert_str_eq(str_at(json_array_get(packages, 3), "name"), "nodoc");
+    ck_assert_ptr_null(
+        json_object_get(json_array_get(packages, 3), "licenses"));
+    licenses = json_object_get(json_array_get(packages, 4), "licenses");
+    ck_assert_str_eq(str_at(json_array_get(packages, 4), "name"), "own");
+    ck_assert_uint_eq(json_array_size(licenses), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(licenses, 0)), "MIT");
+    json_decref(document);
+}
+END_TEST
+
+/* Packages are sorted by type, name, version and path, bytewise. */
+START_TEST(findings_package_order)
+{
+    json_t *results[1] = {
+        result_new(0, json_pack("[o, o]", file_new("p1"), file_new("p2")),
+                   parse("{\"packages\": ["
+                         "{\"type\": \"npm\", \"name\": \"a\", \"version\": "
+                         "\"1\", \"path\": \"p1\"}, "
+                         "{\"type\": \"deb\", \"name\": \"z\", \"version\": "
+                         "\"1\", \"path\": \"p1\"}, "
+                         "{\"type\": \"npm\", \"name\": \"a\", \"version\": "
+                         "\"1\", \"path\": \"p0\"}, "
+                         "{\"type\": \"npm\", \"name\": \"B\", \"version\": "
+                         "\"2\", \"path\": \"p2\"}, "
+                         "{\"type\": \"npm\", \"name\": \"a\", \"version\": "
+                         "\"10\", \"path\": \"p1\"}]}")),
+    };
+    json_t *document;
+    json_t *packages;
+
+    /* p0 is no file of the image, so that package is dropped. */
+    document = image_document(results, 1, NULL, NULL);
+    packages = json_object_get(document, "packages");
+    ck_assert_uint_eq(json_array_size(packages), 4);
+    ck_assert_str_eq(str_at(json_array_get(packages, 0), "type"), "deb");
+    ck_assert_str_eq(str_at(json_array_get(packages, 1), "name"), "B");
+    ck_assert_str_eq(str_at(json_array_get(packages, 2), "version"), "1");
+    ck_assert_str_eq(str_at(json_array_get(packages, 3), "version"), "10");
+    json_decref(document);
+}
+END_TEST
+
+START_TEST(findings_malformed)
+{
+    static const char *const cases[][2] = {
+        {"[]", "image sha256:m: findings of the result for layer 0 are not "
+               "an object; results must come from inspector_list_layer"},
+        {"{\"packages\": {}}",
+         "image sha256:m: findings.packages of the result for layer 0 is "
+         "not an array; results must come from inspector_list_layer"},
+        {"{\"secrets\": [{\"rule\": \"x\"}]}",
+         "image sha256:m: findings.secrets[0] of the result for layer 0 is "
+         "not an object with a \"path\" string; results must come from "
+         "inspector_list_layer"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *manifest =
+            parse("{\"config\": {}, \"layers\": [{\"mediaType\": \"" TAR_LAYER
+                  "\", \"digest\": \"sha256:l0\", \"size\": 1}]}");
+        json_t *result = result_new(0, json_array(), parse(cases[i][0]));
+        static const char config[] =
+            "{\"rootfs\": {\"diff_ids\": [\"sha256:d0\"]}}";
+        struct pg_error *err = NULL;
+
+        ck_assert_ptr_null(inspector_build_document("sha256:m", manifest,
+                                                    config, strlen(config),
+                                                    &result, 1, NULL, &err));
+        assert_error(err, 500, PG_ERR_INTERNAL, cases[i][1]);
+        pg_error_free(err);
+        json_decref(result);
+        json_decref(manifest);
+    }
+}
+END_TEST
+
+/* ---- the Dockerfile ---- */
+
+struct dockerfile_case {
+    const char *created_by;  /* NULL: the history entry has none */
+    const char *instruction; /* NULL: the entry adds no instruction */
+    const char *value;
+};
+
+static const struct dockerfile_case dockerfile_cases[] = {
+    {"/bin/sh -c #(nop) ADD file:5d6b639e8b6b in / ", "ADD",
+     "file:5d6b639e8b6b in /"},
+    {"/bin/sh -c #(nop)  CMD [\"bash\"]", "CMD", "[\"bash\"]"},
+    {"/bin/sh -c #(nop)  ENV NGINX_VERSION=1.25.4", "ENV",
+     "NGINX_VERSION=1.25.4"},
+    {"/bin/sh -c #(nop) WORKDIR /usr/src/app", "WORKDIR", "/usr/src/app"},
+    {"/bin/sh -c apt-get update && apt-get install -y curl", "RUN",
+     "apt-get update && apt-get install -y curl"},
+    {"|1 VERSION=1.2 /bin/sh -c ./build.sh \"$VERSION\"", "RUN",
+     "./build.sh \"$VERSION\""},
+    {"RUN /bin/sh -c apt-get update # buildkit", "RUN",
+     "apt-get update # buildkit"},
+    {"RUN |2 A=1 B=2 /bin/sh -c make install # buildkit", "RUN",
+     "make install # buildkit"},
+    {"RUN |1 JAVA_OPTS=-Xmx1g -Xms1g /bin/sh -c java -version", "RUN",
+     "java -version"},
+    {"RUN /bin/bash -o pipefail -c curl -fsSL x | sh", "RUN",
+     "curl -fsSL x | sh"},
+    {"RUN |1 GITHUB_TOKEN=ghp_abc /bin/sh -c git clone x", "RUN",
+     "git clone x"},
+    {"RUN echo exec form", "RUN", "echo exec form"},
+    {"ENV X=1", "ENV", "X=1"},
+    {"ENV API_TOKEN=abc LANG=C", "ENV", "API_TOKEN=<redacted> LANG=C"},
+    {"COPY app /app # buildkit", "COPY", "app /app # buildkit"},
+    {"WORKDIR /x", "WORKDIR", "/x"},
+    {"USER x", "USER", "x"},
+    {"EXPOSE 80", "EXPOSE", "80"},
+    {"LABEL org.opencontainers.image.title=app", "LABEL",
+     "org.opencontainers.image.title=app"},
+    {"ENTRYPOINT [\"/app\"]", "ENTRYPOINT", "[\"/app\"]"},
+    {"ARG TARGETARCH", "ARG", "TARGETARCH"},
+    {"", NULL, NULL},
+    {"   ", NULL, NULL},
+    {NULL, NULL, NULL},
+    {"apko", "#", "apko"},
+    {"RUNNING tests", "#", "RUNNING tests"},
+};
+
+START_TEST(dockerfile_forms)
+{
+    size_t n = sizeof(dockerfile_cases) / sizeof(dockerfile_cases[0]);
+    json_t *history = json_array();
+    json_t *dockerfile;
+    json_t *document;
+    size_t expected = 0;
+    char *dump;
+
+    for (size_t i = 0; i < n; i++) {
+        json_t *entry = json_pack("{s:b}", "empty_layer", true);
+
+        if (dockerfile_cases[i].created_by != NULL)
+            json_object_set_new(entry, "created_by",
+                                json_string(dockerfile_cases[i].created_by));
+        json_array_append_new(history, entry);
+    }
+    document = image_document(NULL, 0, history, NULL);
+    dockerfile =
+        json_object_get(json_object_get(document, "config"), "dockerfile");
+
+    for (size_t i = 0; i < n; i++) {
+        const struct dockerfile_case *c = &dockerfile_cases[i];
+        json_t *item;
+
+        if (c->instruction == NULL)
+            continue;
+        item = json_array_get(dockerfile, expected++);
+        ck_assert_msg(item != NULL, "no instruction for %s", c->created_by);
+        ck_assert_str_eq(str_at(item, "instruction"), c->instruction);
+        ck_assert_str_eq(str_at(item, "value"), c->value);
+    }
+    ck_assert_uint_eq(json_array_size(dockerfile), expected);
+    dump = json_dumps(document, 0);
+    ck_assert_ptr_null(strstr(dump, "ghp_abc"));
+    free(dump);
+    json_decref(document);
+}
+END_TEST
+
+/* ---- base image and chain IDs ---- */
+
+START_TEST(base_image_from_annotations)
+{
+    json_t *annotations = json_pack(
+        "{s:s, s:s}", "org.opencontainers.image.base.name",
+        "docker.io/library/debian:12", "org.opencontainers.image.base.digest",
+        "sha256:"
+        "b5ace515e78743215a1b101a6f17e59ed74b17132139ca3af3c37e605205e973");
+    json_t *manifest;
+    json_t *document = image_document(NULL, 0, NULL, json_incref(annotations));
+    json_t *base = json_object_get(document, "base_image");
+
+    ck_assert_str_eq(str_at(base, "name"), "docker.io/library/debian:12");
+    ck_assert_str_eq(
+        str_at(base, "digest"),
+        "sha256:b5ace515e78743215a1b101a6f17e59ed74b17132139ca3af3c"
+        "37e605205e973");
+    ck_assert_str_eq(str_at(base, "source"), "annotation");
+    json_decref(document);
+
+    /* A failed inspection still reads the manifest's annotations. */
+    manifest = json_pack("{s:{}, s:[], s:O}", "config", "layers", "annotations",
+                         annotations);
+    document = inspector_failed_document("sha256:m", manifest, NULL, "bad");
+    base = json_object_get(document, "base_image");
+    ck_assert_str_eq(str_at(base, "name"), "docker.io/library/debian:12");
+    ck_assert_str_eq(str_at(base, "source"), "annotation");
+    json_decref(document);
+    json_decref(manifest);
+    json_decref(annotations);
+}
+END_TEST
+
+START_TEST(base_image_set)
+{
+    json_t *document = image_document(NULL, 0, NULL, NULL);
+    struct pg_error *err = NULL;
+    json_t *base;
+
+    ck_assert(json_is_null(json_object_get(document, "base_image")));
+    ck_assert_int_eq(inspector_document_set_base(document,
+                                                 "docker.io/library/alpine:3",
+                                                 "sha256:a1", "lineage", &err),
+                     0);
+    base = json_object_get(document, "base_image");
+    ck_assert_str_eq(str_at(base, "name"), "docker.io/library/alpine:3");
+    ck_assert_str_eq(str_at(base, "digest"), "sha256:a1");
+    ck_assert_str_eq(str_at(base, "source"), "lineage");
+
+    ck_assert_int_eq(
+        inspector_document_set_base(document, "x", "sha256:a1", "", &err), -1);
+    assert_error(err, 500, PG_ERR_INTERNAL,
+                 "inspector_document_set_base needs a document, a name, a "
+                 "digest and a non-empty source");
+    pg_error_free(err);
+    json_decref(document);
+}
+END_TEST
+
+/* Writes "sha256:" and the SHA-256 that sha256sum computes of text. */
+static void
+sha256sum_of(const char *text, char *out, size_t size)
+{
+    char command[512];
+    char hex[65] = "";
+    FILE *pipe;
+
+    snprintf(command, sizeof(command), "printf '%%s' '%s' | sha256sum", text);
+    pipe = popen(command, "r");
+    ck_assert_ptr_nonnull(pipe);
+    ck_assert_int_eq(fscanf(pipe, "%64s", hex), 1);
+    ck_assert_int_eq(pclose(pipe), 0);
+    snprintf(out, size, "sha256:%s", hex);
+}
+
+START_TEST(chain_ids_match_sha256sum)
+{
+    static const char *const diff_ids[] = {
+        "sha256:1b8b5a4b1b1d3b4c0d2c7d6bcb8b4a8fd0b8b6f4c6d1f1d4f0e9c9a4c2b0"
+        "e7d1",
+        "sha256:9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2"
+        "b1a0",
+        "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccdd"
+        "eeff",
+    };
+    char text[256];
+    char expected[2][80];
+    json_t *input =
+        json_pack("[s, s, s]", diff_ids[0], diff_ids[1], diff_ids[2]);
+    json_t *chain_ids = inspector_chain_ids(input);
+
+    snprintf(text, sizeof(text), "%s %s", diff_ids[0], diff_ids[1]);
+    sha256sum_of(text, expected[0], sizeof(expected[0]));
+    snprintf(text, sizeof(text), "%s %s", expected[0], diff_ids[2]);
+    sha256sum_of(text, expected[1], sizeof(expected[1]));
+
+    ck_assert_uint_eq(json_array_size(chain_ids), 3);
+    ck_assert_str_eq(json_string_value(json_array_get(chain_ids, 0)),
+                     diff_ids[0]);
+    ck_assert_str_eq(json_string_value(json_array_get(chain_ids, 1)),
+                     expected[0]);
+    ck_assert_str_eq(json_string_value(json_array_get(chain_ids, 2)),
+                     expected[1]);
+    json_decref(chain_ids);
+    json_decref(input);
+}
+END_TEST
+
+START_TEST(chain_ids_invalid)
+{
+    json_t *empty = json_array();
+    json_t *number = json_pack("[s, i]", "sha256:a", 1);
+    json_t *object = json_object();
+    json_t *chain_ids = inspector_chain_ids(empty);
+
+    ck_assert_uint_eq(json_array_size(chain_ids), 0);
+    ck_assert(json_is_array(chain_ids));
+    ck_assert_ptr_null(inspector_chain_ids(number));
+    ck_assert_ptr_null(inspector_chain_ids(object));
+    ck_assert_ptr_null(inspector_chain_ids(NULL));
+    json_decref(chain_ids);
+    json_decref(object);
+    json_decref(number);
+    json_decref(empty);
+}
+END_TEST
+
+/* ---- an image read from real layers ---- */
+
+static const struct inspector_options catalog_limits = {
+    .entries_max = PG_LAYER_ENTRIES_DEFAULT_MAX,
+    .bytes_max = PG_LAYER_BYTES_DEFAULT_MAX,
+    .path_length_max = PG_LAYER_PATH_DEFAULT_MAX,
+    .ratio_max = PG_LAYER_RATIO_DEFAULT_MAX,
+    .file_bytes_max = PG_INSPECT_FILE_DEFAULT_MAX,
+    .secret_file_bytes_max = PG_SECRET_FILE_DEFAULT_MAX,
+};
+
+/* One entry of a layer with content: a file when content is set, a
+ * symlink when link is set, else a directory. */
+struct text_entry {
+    const char *path;
+    const char *content;
+    const char *link;
+};
+
+/* Writes a gzip layer of entries, lists it as the gate does and returns
+ * the result under the digest sha256:l<index>. */
+static json_t *
+text_layer(size_t index, const struct text_entry *entries, size_t n)
+{
+    char name[32];
+    char digest[32];
+    const char *path;
+    struct archive *a;
+    struct pg_error *err = NULL;
+    json_t *result;
+
+    snprintf(name, sizeof(name), "text%zu.tar.gz", index);
+    snprintf(digest, sizeof(digest), "sha256:l%zu", index);
+    path = scratch_path(name);
+    a = writer_open(path, COMPRESSION_GZIP);
+    for (size_t i = 0; i < n; i++) {
+        struct archive_entry *entry = archive_entry_new();
+        size_t len =
+            entries[i].content != NULL ? strlen(entries[i].content) : 0;
+
+        archive_entry_set_pathname(entry, entries[i].path);
+        archive_entry_set_perm(entry, entries[i].link != NULL ? 0777 : 0644);
+        archive_entry_set_size(entry, (la_int64_t)len);
+        if (entries[i].content != NULL) {
+            archive_entry_set_filetype(entry, AE_IFREG);
+        } else if (entries[i].link != NULL) {
+            archive_entry_set_filetype(entry, AE_IFLNK);
+            archive_entry_set_symlink(entry, entries[i].link);
+        } else {
+            archive_entry_set_filetype(entry, AE_IFDIR);
+            archive_entry_set_perm(entry, 0755);
+        }
+        ck_assert_int_eq(archive_write_header(a, entry), ARCHIVE_OK);
+        if (len > 0)
+            ck_assert_int_eq(archive_write_data(a, entries[i].content, len),
+                             (la_ssize_t)len);
+        archive_entry_free(entry);
+    }
+    writer_close(a);
+
+    result =
+        inspector_list_layer(path, digest, GZIP_LAYER, &catalog_limits, &err);
+    ck_assert_msg(err == NULL, "%s", err != NULL ? err->message : "");
+    return result;
+}
+
+static const struct text_entry debian_base[] = {
+    {"etc/", NULL, NULL},
+    {"etc/os-release", NULL, "../usr/lib/os-release"},
+    {"usr/lib/os-release",
+     "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"
+     "NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n"
+     "VERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n",
+     NULL},
+    {"var/lib/dpkg/status",
+     "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\n"
+     "Multi-Arch: same\nSource: glibc\nVersion: 2.36-9+deb12u4\n"
+     "Description: GNU C Library: Shared libraries\n\n"
+     "Package: bash\nStatus: install ok installed\nArchitecture: amd64\n"
+     "Version: 5.2.15-2+b2\nDescription: GNU Bourne Again SHell\n",
+     NULL},
+    {"usr/share/doc/libc6/copyright",
+     "Format: https://www.debian.org/doc/packaging-manuals/"
+     "copyright-format/1.0/\nUpstream-Name: glibc\n\n"
+     "Files: *\nCopyright: 1991-2023 Free Software Foundation, Inc.\n"
+     "License: LGPL-2.1\n",
+     NULL},
+    {"tmp/setup.sh", "#!/bin/sh\n", NULL},
+};
+
+static const struct text_entry app_layer[] = {
+    {"root/.aws/credentials",
+     "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n", NULL},
+    {"usr/local/lib/python3.11/site-packages/flask-3.0.0.dist-info/METADATA",
+     "Metadata-Version: 2.1\nName: Flask\nVersion: 3.0.0\n", NULL},
+    {"tmp/.wh.setup.sh", "", NULL},
+};
+
+static const struct text_entry cleanup_layer[] = {
+    {"root/.aws/.wh.credentials", "", NULL},
+};
+
+/* Builds the document of a three-layer Debian image from real layers. */
+static json_t *
+real_image_document(void)
+{
+    json_t *results[3] = {
+        text_layer(0, debian_base, TABLE_SIZE(debian_base)),
+        text_layer(1, app_layer, TABLE_SIZE(app_layer)),
+        text_layer(2, cleanup_layer, TABLE_SIZE(cleanup_layer)),
+    };
+    json_t *history =
+        json_pack("[{s:s, s:s}, {s:s, s:s, s:b}, {s:s, s:s}, {s:s, s:s}, "
+                  "{s:s, s:s, s:b}]",
+                  "created", "2024-05-13T00:00:00Z", "created_by",
+                  "/bin/sh -c #(nop) ADD file:2b1a8fe9e9c2 in / ", "created",
+                  "2024-05-13T00:00:00Z", "created_by",
+                  "/bin/sh -c #(nop)  CMD [\"bash\"]", "empty_layer", true,
+                  "created", "2024-05-20T09:00:00Z", "created_by",
+                  "RUN /bin/sh -c pip install flask==3.0.0 # buildkit",
+                  "created", "2024-05-20T09:00:01Z", "created_by",
+                  "RUN |1 AWS_SECRET_ACCESS_KEY=abc /bin/sh -c rm "
+                  "/root/.aws/credentials # buildkit",
+                  "created", "2024-05-20T09:00:02Z", "created_by",
+                  "CMD [\"flask\" \"run\"]", "empty_layer", true);
+    json_t *annotations = json_pack(
+        "{s:s, s:s}", "org.opencontainers.image.base.name",
+        "docker.io/library/debian:12", "org.opencontainers.image.base.digest",
+        "sha256:"
+        "b5ace515e78743215a1b101a6f17e59ed74b17132139ca3af3c37e605205e973");
+
+    return image_document(results, 3, history, annotations);
+}
+
+/* The catalogers' findings pass through the merge: the deleted script
+ * and credentials file are not present, the secret is kept. */
+START_TEST(document_real_layers)
+{
+    json_t *document = real_image_document();
+    json_t *packages = json_object_get(document, "packages");
+    json_t *secrets = json_object_get(document, "secrets");
+    json_t *os = json_object_get(document, "os");
+    json_t *dockerfile =
+        json_object_get(json_object_get(document, "config"), "dockerfile");
+    json_t *libc6 = json_array_get(packages, 1);
+
+    ck_assert_str_eq(str_at(os, "path"), "usr/lib/os-release");
+    ck_assert_str_eq(str_at(os, "id"), "debian");
+    ck_assert_str_eq(str_at(os, "version_id"), "12");
+    ck_assert_uint_eq(json_array_size(packages), 3);
+    ck_assert_str_eq(str_at(json_array_get(packages, 0), "purl"),
+                     "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&"
+                     "distro=debian-12");
+    ck_assert_str_eq(str_at(libc6, "purl"),
+                     "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&"
+                     "distro=debian-12");
+    ck_assert_str_eq(json_string_value(
+                         json_array_get(json_object_get(libc6, "licenses"), 0)),
+                     "LGPL-2.1");
+    ck_assert_str_eq(str_at(json_array_get(packages, 2), "name"), "Flask");
+    ck_assert_int_eq(int_at(json_array_get(packages, 2), "layer"), 1);
+    /* One finding for the file's name and one for the key on line 2. */
+    ck_assert_uint_eq(json_array_size(secrets), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *secret = json_array_get(secrets, i);
+
+        ck_assert_str_eq(str_at(secret, "path"), "root/.aws/credentials");
+        ck_assert_int_eq(int_at(secret, "line"), i == 0 ? 0 : 2);
+        ck_assert_int_eq(int_at(secret, "layer"), 1);
+        ck_assert(json_is_false(json_object_get(secret, "present")));
+    }
+    ck_assert(!present_at(document, 0, "tmp/setup.sh"));
+    ck_assert_int_eq(int_at(json_object_get(document, "summary"), "files"), 10);
+    ck_assert_int_eq(
+        int_at(json_object_get(document, "summary"), "present_files"), 6);
+    ck_assert_uint_eq(json_array_size(dockerfile), 5);
+    ck_assert_str_eq(str_at(json_array_get(dockerfile, 3), "value"),
+                     "rm /root/.aws/credentials # buildkit");
+    json_decref(document);
+}
+END_TEST
+
+/* ---- suite ---- */
 
 static TCase *
 classify_tcase(void)
@@ -2115,6 +3422,44 @@ document_tcase(void)
     return tc;
 }
 
+static TCase *
+merge_tcase(void)
+{
+    TCase *tc = tcase_create("merge");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, merge_whiteout_file);
+    tcase_add_test(tc, merge_whiteout_directory);
+    tcase_add_test(tc, merge_opaque_directory);
+    tcase_add_test(tc, merge_opaque_root);
+    tcase_add_test(tc, merge_replaced_file);
+    tcase_add_test(tc, merge_file_replaces_directory);
+    tcase_add_test(tc, merge_readded_after_whiteout);
+    tcase_add_test(tc, merge_same_layer_order);
+    tcase_add_test(tc, merge_summary_present_only);
+    tcase_add_test(tc, merge_many_files);
+    tcase_add_test(tc, findings_missing_are_empty);
+    tcase_add_test(tc, findings_status_replaced);
+    tcase_add_test(tc, findings_deleted_site_packages);
+    tcase_add_test(tc, findings_secret_deleted_file);
+    tcase_add_test(tc, findings_notes_kept);
+    tcase_add_test(tc, findings_os_precedence);
+    tcase_add_test(tc, findings_os_fallback);
+    tcase_add_loop_test(tc, findings_purl_table, 0, TABLE_SIZE(purl_cases));
+    tcase_add_test(tc, findings_distro_null_without_os);
+    tcase_add_test(tc, findings_dpkg_license_join);
+    tcase_add_test(tc, findings_package_order);
+    tcase_add_test(tc, findings_malformed);
+    tcase_add_test(tc, dockerfile_forms);
+    tcase_add_test(tc, base_image_from_annotations);
+    tcase_add_test(tc, base_image_set);
+    tcase_add_test(tc, chain_ids_match_sha256sum);
+    tcase_add_test(tc, chain_ids_invalid);
+    tcase_add_checked_fixture(tc, scratch_setup, scratch_teardown);
+    tcase_add_test(tc, document_real_layers);
+    return tc;
+}
+
 int
 main(void)
 {
@@ -2125,6 +3470,7 @@ main(void)
     suite_add_tcase(suite, classify_tcase());
     suite_add_tcase(suite, layer_tcase());
     suite_add_tcase(suite, document_tcase());
+    suite_add_tcase(suite, merge_tcase());
     runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
     failed = srunner_ntests_failed(runner);
