@@ -476,6 +476,78 @@ on_slot_fetched(struct pg_error *err, void *arg)
     job_progress(job);
 }
 
+/* Writes "registry/repository:tag" or "registry/repository@digest" for
+ * the job's reference into buf. */
+static void
+job_reference_name(const struct gate_job *job, char *buf, size_t size)
+{
+    const char *registry = json_string_value(
+        json_object_get(job->reference, "registry"));
+    const char *repository = json_string_value(
+        json_object_get(job->reference, "repository"));
+    const char *reference = json_string_value(
+        json_object_get(job->reference, "reference"));
+
+    if (reference == NULL || reference[0] == '\0')
+        reference = job->digest;
+    snprintf(buf, size, "%s/%s%c%s", registry != NULL ? registry : "",
+             repository != NULL ? repository : "",
+             reference_is_digest(reference) ? '@' : ':', reference);
+}
+
+/*
+ * Finds the base image by lineage and records this image's own lineage.
+ * The base is the longest image already inspected whose layers are the
+ * first layers of this one, found by the OCI ChainID of each shorter
+ * prefix. Lineage only describes an image, so a failure here is logged
+ * and the inspection goes on. Worker thread.
+ * NOTE: the base found depends on what this pullgate inspected before, so
+ * two replicas may describe one image with different bases.
+ */
+static void
+document_add_lineage(struct gate_job *job, json_t *document)
+{
+    json_t *rootfs = json_object_get(document, "rootfs");
+    json_t *chain_ids = inspector_chain_ids(json_object_get(rootfs,
+                                                            "diff_ids"));
+    char name[CACHE_LINEAGE_NAME_MAX + 1];
+    char base_digest[PG_DIGEST_MAX + 1];
+    char base_name[CACHE_LINEAGE_NAME_MAX + 1];
+    struct pg_error *err = NULL;
+    size_t n = json_array_size(chain_ids);
+
+    if (n == 0)
+        goto out;
+    for (size_t i = n - 1; i-- > 0 &&
+                           json_is_null(json_object_get(document,
+                                                        "base_image"));) {
+        const char *chain_id = json_string_value(json_array_get(chain_ids, i));
+        int found = cache_lineage_get(job->gate->cache, chain_id, base_digest,
+                                      sizeof(base_digest), base_name,
+                                      sizeof(base_name), &err);
+
+        if (found < 0)
+            goto out;
+        if (found == 1 && strcmp(base_digest, job->digest) != 0 &&
+            inspector_document_set_base(document, base_name, base_digest,
+                                        "lineage", &err) < 0)
+            goto out;
+    }
+
+    job_reference_name(job, name, sizeof(name));
+    cache_lineage_put(job->gate->cache,
+                      json_string_value(json_array_get(chain_ids, n - 1)),
+                      job->digest, name, &err);
+
+out:
+    if (err != NULL) {
+        pg_log(PG_LOG_WARN, "lineage_failed", "digest=%s status=%d error=%s",
+               job->digest, err->status, err->code);
+        pg_error_free(err);
+    }
+    json_decref(chain_ids);
+}
+
 /* Builds the document for what was read. Worker thread. */
 static json_t *
 build_document(struct gate_job *job)
@@ -509,6 +581,8 @@ build_document(struct gate_job *job)
                                         listings, job->n_layers,
                                         job->reference, &err);
     free(listings);
+    if (document != NULL)
+        document_add_lineage(job, document);
     if (document == NULL && err != NULL)
         document = inspector_failed_document(job->digest, job->manifest,
                                              job->reference, err->message);

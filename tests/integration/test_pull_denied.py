@@ -15,8 +15,10 @@ def leaky_image() -> images.Manifest:
             {"app/run": images.File(b"#!/bin/sh\n", mode=0o755)},
             {
                 "root/.aws": images.File(kind="dir", mode=0o700),
+                # A credentials file without a key in it, so that the
+                # path rule alone denies the image.
                 "root/.aws/credentials": images.File(
-                    b"[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n",
+                    b"[default]\nregion = eu-west-1\n",
                     mode=0o600,
                 ),
             },

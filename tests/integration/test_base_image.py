@@ -1,0 +1,82 @@
+"""The base image of a pulled image, by lineage and by annotation.
+
+An image built FROM another one starts with all of its layers. Once
+pullgate has inspected the base, the document of every image built on it
+names the base; the manifest's base image annotations name it directly.
+"""
+
+import json
+
+from pgtest import images
+from pgtest.stored import stored_document
+
+BASE_LAYER = {"etc/os-release": b'ID=debian\nVERSION_ID="12"\n'}
+APP_LAYER = {"srv/app/run": images.File(b"#!/bin/sh\n", mode=0o755)}
+TOOL_LAYER = {"usr/local/bin/tool": images.File(b"#!/bin/sh\n", mode=0o755)}
+
+
+def pull(proxy, name: str, tag: str) -> None:
+    response = images.get_manifest(proxy.url, name, tag)
+    assert response.status_code == 200, response.text
+
+
+def test_longest_known_prefix_is_the_base(registry, pullgate):
+    base = images.image([BASE_LAYER])
+    middle = images.image([BASE_LAYER, TOOL_LAYER])
+    app = images.image([BASE_LAYER, TOOL_LAYER, APP_LAYER])
+    images.push(registry.url, "team/base", "12", base)
+    images.push(registry.url, "team/middle", "1", middle)
+    images.push(registry.url, "team/app", "1", app)
+    proxy = pullgate(upstreams={"docker.io": registry.url})
+
+    pull(proxy, "team/base", "12")
+    pull(proxy, "team/middle", "1")
+    pull(proxy, "team/app", "1")
+
+    assert stored_document(proxy, base.digest)["base_image"] is None
+    assert stored_document(proxy, middle.digest)["base_image"] == {
+        "name": "docker.io/team/base:12",
+        "digest": base.digest,
+        "source": "lineage",
+    }
+    assert stored_document(proxy, app.digest)["base_image"] == {
+        "name": "docker.io/team/middle:1",
+        "digest": middle.digest,
+        "source": "lineage",
+    }
+
+
+def test_unknown_base_is_null(registry, pullgate):
+    app = images.image([BASE_LAYER, APP_LAYER])
+    images.push(registry.url, "team/app", "2", app)
+    proxy = pullgate(upstreams={"docker.io": registry.url})
+
+    pull(proxy, "team/app", "2")
+
+    assert stored_document(proxy, app.digest)["base_image"] is None
+
+
+def test_annotation_names_the_base(registry, pullgate):
+    base = images.image([BASE_LAYER])
+    built = images.image([BASE_LAYER, APP_LAYER])
+    manifest = json.loads(built.data)
+    manifest["annotations"] = {
+        "org.opencontainers.image.base.name": "docker.io/library/debian:12",
+        "org.opencontainers.image.base.digest": base.digest,
+    }
+    annotated = images.Manifest(
+        built.media_type, images.encode_json(manifest), blobs=built.blobs
+    )
+    images.push(registry.url, "team/base", "12", base)
+    images.push(registry.url, "team/annotated", "1", annotated)
+    proxy = pullgate(upstreams={"docker.io": registry.url})
+
+    pull(proxy, "team/base", "12")
+    pull(proxy, "team/annotated", "1")
+
+    # The annotation wins over the lineage pullgate knows.
+    assert stored_document(proxy, annotated.digest)["base_image"] == {
+        "name": "docker.io/library/debian:12",
+        "digest": base.digest,
+        "source": "annotation",
+    }

@@ -1,0 +1,80 @@
+"""A key inside a file denies the image, even after a later layer deletes it.
+
+The key is assembled at run time, so that no secret-shaped string sits in
+the repository. Whiteouts hide a file from the container, but the layer
+that added it is still served to every client, so the secret still leaks.
+"""
+
+import secrets as random_source
+import string
+
+from pgtest import images
+
+NAME = "team/secretive"
+RULE_MESSAGE = "image contains a secret"
+
+
+def access_key_id() -> str:
+    alphabet = string.ascii_uppercase + "234567"
+    return "AKIA" + "".join(random_source.choice(alphabet) for _ in range(16))
+
+
+def settings_file(key: str) -> bytes:
+    return f"# deploy settings\nregion = eu-west-1\nkey_id = {key}\n".encode()
+
+
+def denial_message(image: images.Manifest, finding: str) -> str:
+    return (
+        f"image {image.digest} is denied by policy: no-embedded-secrets: "
+        f"{RULE_MESSAGE}: {finding}"
+    )
+
+
+def test_key_in_a_file_is_denied(registry, pullgate):
+    image = images.image(
+        [{"srv/app/settings.ini": settings_file(access_key_id())}]
+    )
+    images.push(registry.url, NAME, "present", image)
+    proxy = pullgate(upstreams={"docker.io": registry.url})
+
+    response = images.get_manifest(proxy.url, NAME, "present")
+
+    assert response.status_code == 403
+    error = response.json()["errors"][0]
+    assert error["code"] == "DENIED"
+    assert error["message"] == denial_message(
+        image, "aws-access-key-id in srv/app/settings.ini (layer 0, line 3)"
+    )
+    assert "AKIA" not in response.text
+
+
+def test_key_deleted_by_a_later_layer_is_still_denied(registry, pullgate):
+    image = images.image(
+        [
+            {"srv/app/settings.ini": settings_file(access_key_id())},
+            {"srv/app/.wh.settings.ini": b""},
+        ]
+    )
+    images.push(registry.url, NAME, "deleted", image)
+    proxy = pullgate(upstreams={"docker.io": registry.url})
+
+    response = images.get_manifest(proxy.url, NAME, "deleted")
+
+    assert response.status_code == 403
+    assert response.json()["errors"][0]["message"] == denial_message(
+        image, "aws-access-key-id in srv/app/settings.ini (layer 0, line 3)"
+    )
+
+
+def test_key_shaped_text_that_is_not_a_key_is_allowed(registry, pullgate):
+    # Lower case and too short: no AWS access key id looks like this.
+    image = images.image(
+        [{"srv/app/settings.ini": settings_file("akia" + "x" * 16)}]
+    )
+    images.push(registry.url, NAME, "clean", image)
+    proxy = pullgate(upstreams={"docker.io": registry.url})
+
+    response = images.get_manifest(proxy.url, NAME, "clean")
+
+    assert response.status_code == 200
+    assert response.content == image.data
