@@ -258,8 +258,10 @@ int cache_blob_allowed(struct cache *cache, const char *blob_digest,
 /*
  * Records that the image manifest_digest, pulled as name (such as
  * "docker.io/library/debian:12", or ""), has exactly the layers whose
- * OCI ChainID (inspector_chain_ids) is chain_id, replacing an earlier
- * record of that chain. An image whose own chain passes through chain_id
+ * ChainID is chain_id, replacing an earlier record of that chain. The
+ * gate computes it with inspector_chain_ids over the verified digests of
+ * the layer blobs, not over the config's rootfs.diff_ids, which nothing
+ * checks against the layers. An image whose own chain passes through chain_id
  * is built on that image. The digests must be valid (else 400
  * DIGEST_INVALID) and name at most CACHE_LINEAGE_NAME_MAX bytes (else 400
  * NAME_INVALID). Workers.

@@ -496,20 +496,44 @@ job_reference_name(const struct gate_job *job, char *buf, size_t size)
 }
 
 /*
+ * Returns a new array of the digests of the job's layers in manifest
+ * order, or NULL when memory is short.
+ */
+static json_t *
+job_layer_digests(const struct gate_job *job)
+{
+    json_t *digests = json_array();
+
+    for (size_t i = 0; digests != NULL && i < job->n_layers; i++) {
+        if (json_array_append_new(digests,
+                                  json_string(job->slots[i].digest)) < 0) {
+            json_decref(digests);
+            digests = NULL;
+        }
+    }
+    return digests;
+}
+
+/*
  * Finds the base image by lineage and records this image's own lineage.
  * The base is the longest image already inspected whose layers are the
- * first layers of this one, found by the OCI ChainID of each shorter
- * prefix. Lineage only describes an image, so a failure here is logged
- * and the inspection goes on. Worker thread.
+ * first layers of this one, found by the ChainID of each shorter prefix.
+ * The chains are computed over the digests of the layer blobs, which were
+ * fetched and verified, and not over rootfs.diff_ids: nothing checks the
+ * config's diff_ids against the layers, so an image could claim another
+ * image's diff_ids to take over its lineage record. Lineage only describes
+ * an image, so a failure here is logged and the inspection goes on.
+ * Worker thread.
  * NOTE: the base found depends on what this pullgate inspected before, so
- * two replicas may describe one image with different bases.
+ * two replicas may describe one image with different bases. An image
+ * whose base layers were compressed again has other layer digests and no
+ * base by lineage.
  */
 static void
 document_add_lineage(struct gate_job *job, json_t *document)
 {
-    json_t *rootfs = json_object_get(document, "rootfs");
-    json_t *chain_ids = inspector_chain_ids(json_object_get(rootfs,
-                                                            "diff_ids"));
+    json_t *layer_digests = job_layer_digests(job);
+    json_t *chain_ids = inspector_chain_ids(layer_digests);
     char name[CACHE_LINEAGE_NAME_MAX + 1];
     char base_digest[PG_DIGEST_MAX + 1];
     char base_name[CACHE_LINEAGE_NAME_MAX + 1];
@@ -546,6 +570,7 @@ out:
         pg_error_free(err);
     }
     json_decref(chain_ids);
+    json_decref(layer_digests);
 }
 
 /* Builds the document for what was read. Worker thread. */

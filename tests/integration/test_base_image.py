@@ -80,3 +80,56 @@ def test_annotation_names_the_base(registry, pullgate):
         "digest": base.digest,
         "source": "annotation",
     }
+
+
+EVIL_LAYER = {"srv/evil/run": images.File(b"#!/bin/sh\nexit 0\n", mode=0o755)}
+
+
+def forged_image(layers: list[dict], claimed: list[dict]) -> images.Manifest:
+    """Return an image of layers whose config claims the diff_ids of the
+    layers in claimed, which nothing in the image backs."""
+    blobs = [images.make_layer(files)[0] for files in layers]
+    diff_ids = [images.make_layer(files)[1] for files in claimed]
+    config = images.make_config(
+        diff_ids, "1000:1000", "amd64", "linux", None, None, None
+    )
+    config_blob = images.Blob.from_bytes(images.OCI_CONFIG, images.encode_json(config))
+    return images.image_manifest(
+        config_blob, blobs, "oci", images.platform_of("amd64", "linux", None)
+    )
+
+
+def test_forged_diff_ids_keep_the_recorded_base(registry, pullgate):
+    # An image whose config lists the base's diff_ids over other layers
+    # must not take over the base's lineage record.
+    base = images.image([BASE_LAYER])
+    forged = forged_image([EVIL_LAYER], claimed=[BASE_LAYER])
+    app = images.image([BASE_LAYER, APP_LAYER])
+    images.push(registry.url, "team/base", "12", base)
+    images.push(registry.url, "evil/forged", "1", forged)
+    images.push(registry.url, "team/app", "3", app)
+    proxy = pullgate(upstreams={"docker.io": registry.url})
+
+    pull(proxy, "team/base", "12")
+    pull(proxy, "evil/forged", "1")
+    pull(proxy, "team/app", "3")
+
+    assert stored_document(proxy, app.digest)["base_image"] == {
+        "name": "docker.io/team/base:12",
+        "digest": base.digest,
+        "source": "lineage",
+    }
+
+
+def test_forged_diff_ids_claim_no_base(registry, pullgate):
+    # Claiming the base's diff_ids without its layers names no base.
+    base = images.image([BASE_LAYER])
+    forged = forged_image([EVIL_LAYER, APP_LAYER], claimed=[BASE_LAYER, APP_LAYER])
+    images.push(registry.url, "team/base", "12", base)
+    images.push(registry.url, "evil/forged", "2", forged)
+    proxy = pullgate(upstreams={"docker.io": registry.url})
+
+    pull(proxy, "team/base", "12")
+    pull(proxy, "evil/forged", "2")
+
+    assert stored_document(proxy, forged.digest)["base_image"] is None
