@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -69,6 +70,9 @@
 #define READ_CHUNK_BYTES (64u * 1024)
 
 #define DEFAULT_PLATFORM "linux/amd64"
+
+/* How often the loop of a remote fetch wakes up to check for a signal. */
+#define CLI_SIGNAL_CHECK_MS 100
 
 /* Media types of the manifest built for a docker save archive. The
  * registry manifest format of Docker has no uncompressed layer type, so
@@ -175,6 +179,28 @@ struct image {
     struct cache *cache;
 };
 
+/* The SIGINT or SIGTERM that stopped the command, 0 while it runs. The
+ * command then cleans up, so that a remote fetch leaves no temporary
+ * directory behind, and exits with status 1. */
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_stop_signal(int signal_number)
+{
+    stop_signal = signal_number;
+}
+
+/* Sets *err when a signal stopped the command. Returns whether one did. */
+static bool
+stopped(struct pg_error **err)
+{
+    if (stop_signal == 0)
+        return false;
+    pg_error_set(err, 503, PG_ERR_UNAVAILABLE, "stopped by signal %d",
+                 (int)stop_signal);
+    return true;
+}
+
 /* ---- hashing streams ---- */
 
 static const EVP_MD *
@@ -267,6 +293,42 @@ memory:
 }
 
 /*
+ * Opens path for reading and returns the descriptor, or -1 with an error
+ * when it is not a regular file. The open does not block, because a
+ * named pipe in a layout (or a symbolic link to one) would otherwise wait
+ * for a writer forever; blocking reads are restored afterwards.
+ */
+static int
+open_regular(const char *path, struct pg_error **err)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int flags;
+
+    if (fd < 0) {
+        pg_error_set(err, 404, PG_ERR_BLOB_UNKNOWN, "cannot open %s: %s", path,
+                     strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        pg_error_set(err, 404, PG_ERR_BLOB_UNKNOWN,
+                     "%s is not a regular file; an image layout holds only "
+                     "regular files",
+                     path);
+        close(fd);
+        return -1;
+    }
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        pg_error_set(err, 503, PG_ERR_UNAVAILABLE, "cannot read %s: %s", path,
+                     strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
  * Opens member of the store as a stream that is checked against digest
  * and, unless it is -1, expected_size. A NULL digest reads a file that
  * has none, such as index.json, without a check. The caller closes the stream
@@ -311,12 +373,9 @@ open:
                      CLI_PATH_MAX - 1);
         goto fail;
     }
-    stream->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (stream->fd < 0) {
-        pg_error_set(err, 404, PG_ERR_BLOB_UNKNOWN, "cannot open %s: %s", path,
-                     strerror(errno));
+    stream->fd = open_regular(path, err);
+    if (stream->fd < 0)
         goto fail;
-    }
     return 0;
 fail:
     stream_close(stream);
@@ -329,10 +388,14 @@ stream_read(void *arg, void *buf, size_t len, struct pg_error **err)
     struct blob_stream *stream = arg;
     ssize_t n;
 
+    if (stopped(err))
+        return -1;
     if (stream->archive != NULL)
         n = archive_read_data(stream->archive, buf, len);
     else
         n = read(stream->fd, buf, len);
+    if (n < 0 && stopped(err))
+        return -1;
     if (n < 0) {
         pg_error_set(err, 502, PG_ERR_UNAVAILABLE, "cannot read %s (%s): %s",
                      stream->member, stream->digest,
@@ -967,15 +1030,29 @@ archive_resolve(struct image *image, struct pg_error **err)
 
 /* ---- remote images ---- */
 
+/* A blob fetch waited for on the loop. */
+struct blob_wait {
+    size_t *pending;
+    struct pg_error **first_err;
+};
+
 /* What the remote reader runs: the loop and the blob store it fills. */
 struct remote {
     struct event_base *base;
+    struct event *signal_check; /* wakes the loop to look at stop_signal */
     struct workers *workers;
     struct cache *cache;
     struct upstream_client *upstreams;
     struct blobfetch *fetches;
     char dir[CLI_PATH_MAX]; /* the temporary directory, "" until made */
     struct route route;
+
+    /* The blob fetches under way. They live as long as the fetcher,
+     * because a fetch stopped by a signal runs its callback when the
+     * worker pool stops in remote_stop. */
+    struct blob_wait blobs;
+    size_t blobs_pending;
+    struct pg_error *blobs_err;
 };
 
 /* A manifest request waited for on the loop. */
@@ -988,12 +1065,6 @@ struct manifest_wait {
     struct pg_error *err;
 };
 
-/* A blob fetch waited for on the loop. */
-struct blob_wait {
-    size_t *pending;
-    struct pg_error **first_err;
-};
-
 static int
 remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -1004,22 +1075,41 @@ remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
     return 0;
 }
 
+/* Frees what remote_start made, in the order main() frees the daemon:
+ * blobfetch_free needs the worker pool stopped, so that no drain job runs
+ * on a fetch it frees, and the upstream client alive, to cancel the
+ * transfers. */
 static void
 remote_stop(struct remote *r)
 {
+    workers_free(r->workers);
     blobfetch_free(r->fetches);
     upstream_client_free(r->upstreams);
-    workers_free(r->workers);
+    pg_error_free(r->blobs_err);
     cache_close(r->cache);
+    if (r->signal_check != NULL)
+        event_free(r->signal_check);
     if (r->base != NULL)
         event_base_free(r->base);
     if (r->dir[0] != '\0')
         nftw(r->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Does nothing: the timer only makes a blocked loop return, so that the
+ * loops of this file see stop_signal. */
+static void
+on_signal_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
 static int
 remote_start(struct remote *r, const struct config *cfg, struct pg_error **err)
 {
+    static const struct timeval signal_check_interval = {
+        .tv_sec = 0, .tv_usec = CLI_SIGNAL_CHECK_MS * 1000};
     const char *tmp = getenv("TMPDIR");
     char cache_dir[CLI_PATH_MAX];
 
@@ -1042,7 +1132,11 @@ remote_start(struct remote *r, const struct config *cfg, struct pg_error **err)
         return -1;
     }
     r->base = event_base_new();
-    if (r->base == NULL) {
+    if (r->base != NULL)
+        r->signal_check =
+            event_new(r->base, -1, EV_PERSIST, on_signal_check, NULL);
+    if (r->base == NULL || r->signal_check == NULL ||
+        event_add(r->signal_check, &signal_check_interval) < 0) {
         pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
                      "cannot create an event loop");
         return -1;
@@ -1087,11 +1181,13 @@ on_manifest(struct upstream_transfer *transfer, int status,
     wait->header_digest = header_copy(transfer, "Docker-Content-Digest");
 }
 
-/* Runs the loop until *done is set. */
+/* Runs the loop until *done is set or a signal stops the command. After a
+ * signal the loop never runs again, so no callback reaches the caller's
+ * state. */
 static void
 loop_until(struct event_base *base, const bool *done)
 {
-    while (!*done)
+    while (!*done && stop_signal == 0)
         event_base_loop(base, EVLOOP_ONCE);
 }
 
@@ -1159,7 +1255,9 @@ fetch_manifest(struct remote *r, struct image *image, const char *reference,
                        on_manifest, &wait, err) == NULL)
         return -1;
     loop_until(r->base, &wait.done);
-    if (wait.err != NULL) {
+    if (!wait.done) {
+        stopped(err);
+    } else if (wait.err != NULL) {
         pg_error_set(err, wait.err->status, wait.err->code, "%s",
                      wait.err->message);
     } else if (wait.status != 200) {
@@ -1219,9 +1317,7 @@ static int
 fetch_blobs(struct remote *r, const json_t *manifest, struct pg_error **err)
 {
     const json_t *layers = json_object_get(manifest, "layers");
-    size_t pending = 0;
-    struct pg_error *first_err = NULL;
-    struct blob_wait wait = {.pending = &pending, .first_err = &first_err};
+    struct blob_wait *wait = &r->blobs;
     size_t i;
     json_t *layer;
 
@@ -1230,22 +1326,23 @@ fetch_blobs(struct remote *r, const json_t *manifest, struct pg_error **err)
                      "the manifest has more than %d layers", PG_LAYERS_MAX);
         return -1;
     }
-    if (fetch_blob(r, json_object_get(manifest, "config"), &wait, &first_err) ==
-        0) {
+    *wait = (struct blob_wait){.pending = &r->blobs_pending,
+                               .first_err = &r->blobs_err};
+    if (fetch_blob(r, json_object_get(manifest, "config"), wait,
+                   &r->blobs_err) == 0) {
         json_array_foreach(layers, i, layer)
         {
-            if (fetch_blob(r, layer, &wait, &first_err) < 0)
+            if (fetch_blob(r, layer, wait, &r->blobs_err) < 0)
                 break;
         }
     }
-    /* The callbacks of fetches already started use wait, so every one
-     * must have run before this returns. */
-    while (pending > 0)
+    while (r->blobs_pending > 0 && stop_signal == 0)
         event_base_loop(r->base, EVLOOP_ONCE);
-    if (first_err != NULL) {
-        pg_error_set(err, first_err->status, first_err->code, "%s",
-                     first_err->message);
-        pg_error_free(first_err);
+    if (stopped(err))
+        return -1;
+    if (r->blobs_err != NULL) {
+        pg_error_set(err, r->blobs_err->status, r->blobs_err->code, "%s",
+                     r->blobs_err->message);
         return -1;
     }
     return 0;
@@ -1521,6 +1618,20 @@ parse_options(int argc, char **argv, enum cli_inspect_output output,
     return 0;
 }
 
+/* Makes the first SIGINT or SIGTERM stop the command through its cleanup
+ * and a second one end it at once. Without SA_RESTART, so that a blocked
+ * read returns. */
+static void
+install_stop_handlers(void)
+{
+    struct sigaction action = {.sa_handler = on_stop_signal,
+                               .sa_flags = SA_RESETHAND};
+
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
 static struct config *
 load_config(const char *file, struct pg_error **err)
 {
@@ -1628,6 +1739,7 @@ cli_inspect_main(int argc, char **argv, enum cli_inspect_output output)
     /* The upstream client logs retries and token fetches at info level,
      * which would bury the one error line this command prints. */
     pg_log_set_level(PG_LOG_WARN);
+    install_stop_handlers();
     cfg = load_config(options.config_file, &err);
     if (cfg == NULL) {
         fprintf(stderr, "pullgate: %s\n", err->message);

@@ -6,6 +6,8 @@ The image holds real files of this machine: the dpkg status file,
 dpkg-query and the files themselves."""
 
 import json
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -267,3 +269,85 @@ def test_usage_errors(pullgate_bin, tmp_path):
     assert no_ref.returncode == 2
     assert help_text.returncode == 0
     assert "default linux/amd64" in help_text.stdout
+
+
+@pytest.mark.parametrize("member", ["layer", "index.json"])
+def test_layout_fifo_exits_1(pullgate_bin, tmp_path, oci_image, member):
+    # A named pipe in place of a file would block open(2) until a writer
+    # appears, so the command must reject it instead of waiting forever.
+    root = layout.write_layout(tmp_path / "layout", oci_image)
+    if member == "layer":
+        path = layout.blob_file(root, oci_image.layers[0].digest)
+    else:
+        path = root / "index.json"
+    path.unlink()
+    os.mkfifo(path)
+
+    result = subprocess.run(
+        [str(pullgate_bin), "inspect", f"oci:{root}"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"{path} is not a regular file" in result.stderr
+
+
+def test_layout_blob_symlink_to_fifo_exits_1(pullgate_bin, tmp_path, oci_image):
+    root = layout.write_layout(tmp_path / "layout", oci_image)
+    path = layout.blob_file(root, oci_image.config.digest)
+    fifo = tmp_path / "outside-fifo"
+    os.mkfifo(fifo)
+    path.unlink()
+    path.symlink_to(fifo)
+
+    result = subprocess.run(
+        [str(pullgate_bin), "inspect", f"oci:{root}"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+
+    assert result.returncode == 1
+    assert f"{path} is not a regular file" in result.stderr
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
+def test_signal_removes_temporary_directory(
+    faulty_factory, pullgate_bin, tmp_path, oci_image, signal_number
+):
+    # The command is stopped while a layer is half downloaded; the blob
+    # store it made under TMPDIR must not stay behind.
+    layer = oci_image.layers[0]
+    upstream = faulty_factory(NAME, TAG, oci_image, layer.digest, "stall")
+    config = tmp_path / "pullgate.yaml"
+    config.write_text(
+        f"upstreams:\n  - name: {upstream.host}\n    url: {upstream.url}\n"
+    )
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = subprocess.Popen(
+        [str(pullgate_bin), "inspect", "-c", str(config),
+         f"{upstream.host}/{NAME}:{TAG}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmpdir)},
+    )
+    try:
+        assert upstream.stalled.wait(timeout=30)
+        assert len(list(tmpdir.iterdir())) == 1
+        proc.send_signal(signal_number)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        upstream.resume.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert proc.returncode == 1
+    assert stdout == ""
+    assert "stopped by signal" in stderr
+    assert list(tmpdir.iterdir()) == []
