@@ -606,8 +606,20 @@ index_select(const json_t *index, const char *platform, const char *digest,
     }
     json_array_foreach(manifests, i, entry)
     {
-        if (platform_matches(entry, platform))
-            return entry;
+        const char *entry_digest;
+
+        if (!platform_matches(entry, platform))
+            continue;
+        /* The digest goes into an upstream URL or a layout path next. */
+        entry_digest = json_string_value(json_object_get(entry, "digest"));
+        if (entry_digest == NULL || !reference_digest_valid(entry_digest)) {
+            pg_error_set(err, 403, PG_ERR_DENIED,
+                         "index %s entry %zu for platform %s has a missing "
+                         "or invalid digest",
+                         digest, i, platform);
+            return NULL;
+        }
+        return entry;
     }
     pg_error_set(err, 404, PG_ERR_MANIFEST_UNKNOWN,
                  "index %s has no manifest for platform %s; choose another "

@@ -351,3 +351,27 @@ def test_signal_removes_temporary_directory(
     assert stdout == ""
     assert "stopped by signal" in stderr
     assert list(tmpdir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "digest", [None, "sha256:../../../etc/passwd", "sha256:" + "0" * 63]
+)
+def test_layout_index_with_invalid_digest_exits_1(
+    pullgate_bin, tmp_path, oci_image, digest
+):
+    root = layout.write_layout(tmp_path / "layout", oci_image)
+    index = json.loads((root / "index.json").read_bytes())
+    if digest is None:
+        del index["manifests"][0]["digest"]
+    else:
+        index["manifests"][0]["digest"] = digest
+    (root / "index.json").write_text(json.dumps(index))
+
+    result = run(pullgate_bin, "inspect", f"oci:{root}")
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"pullgate: cannot read image oci:{root}: a manifest descriptor is "
+        "not a descriptor with a sha256 or sha512 digest and a size\n"
+    )
