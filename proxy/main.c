@@ -5,11 +5,13 @@
  * configuration and the policy, opens the cache, and runs the event loop
  * until SIGTERM or SIGINT; inspect and sbom live in proxy/cli_inspect.c.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -318,6 +320,26 @@ log_start(const struct daemon *d)
            policy_digest(d->policy), workers_count(d->workers), d->cfg->source);
 }
 
+/*
+ * Raises the soft limit on open files to the hard limit. Every client
+ * connection, upstream transfer, blob being sent and layer read waiting
+ * on the reader pool holds a descriptor, so two images of 512 layers
+ * alone can pass the usual soft limit of 1024 while the hard limit
+ * allows far more. A failure only leaves the limit as it was.
+ */
+static void
+raise_file_limit(void)
+{
+    struct rlimit limit;
+
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0 ||
+        limit.rlim_cur >= limit.rlim_max)
+        return;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) < 0)
+        pg_log(PG_LOG_WARN, "file_limit_unchanged", "errno=%d", errno);
+}
+
 static int
 serve(int argc, char **argv)
 {
@@ -332,6 +354,7 @@ serve(int argc, char **argv)
     if (pg_log_parse_level(d.cfg->log_level, &level) == 0)
         pg_log_set_level(level);
 
+    raise_file_limit();
     if (daemon_start(&d, &err) < 0)
         goto out;
     log_start(&d);
