@@ -20,8 +20,10 @@
 #include <archive_entry.h>
 #include <jansson.h>
 
+#include "inspector/dockerfile.c"
 #include "inspector/document.c"
 #include "inspector/layer.c"
+#include "inspector/merge.c"
 
 #define TEST_DIGEST "sha256:test"
 #define GZIP_LAYER "application/vnd.oci.image.layer.v1.tar+gzip"
