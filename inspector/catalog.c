@@ -14,6 +14,10 @@
 /* Bytes of one note's message; longer ones are cut. */
 #define NOTE_MESSAGE_MAX 512
 
+/* Notes kept for one layer. A hostile layer can ask for one per entry,
+ * such as a file named like a jar that is not a zip archive. */
+#define CATALOG_NOTES_MAX 1000
+
 const struct cataloger *const catalog_table[] = {
     &catalog_os_release, &catalog_dpkg, &catalog_dpkg_copyright,
     &catalog_apk,        &catalog_rpm,  &catalog_python,
@@ -44,12 +48,23 @@ catalog_note(struct catalog_ctx *ctx, const char *cataloger, const char *path,
              const char *fmt, ...)
 {
     char message[NOTE_MESSAGE_MAX];
+    size_t count = json_array_size(json_object_get(ctx->findings, "notes"));
     va_list ap;
     json_t *note;
 
-    va_start(ap, fmt);
-    vsnprintf(message, sizeof(message), fmt, ap);
-    va_end(ap);
+    /* One note past the maximum marks where the notes stop. */
+    if (count > CATALOG_NOTES_MAX)
+        return 0;
+    if (count == CATALOG_NOTES_MAX) {
+        snprintf(message, sizeof(message),
+                 "the layer reached its maximum of %d notes here; later "
+                 "notes were not recorded",
+                 CATALOG_NOTES_MAX);
+    } else {
+        va_start(ap, fmt);
+        vsnprintf(message, sizeof(message), fmt, ap);
+        va_end(ap);
+    }
 
     note = json_object();
     if (note == NULL ||

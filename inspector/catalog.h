@@ -127,7 +127,9 @@ int catalog_add(struct catalog_ctx *ctx, const char *key, json_t *item);
 /*
  * Adds {"cataloger", "path", "message"} to findings["notes"]. The message
  * names what is wrong with the file and never quotes more than a short,
- * non-secret part of it. Returns 0, or -1 when memory is short.
+ * non-secret part of it. A layer keeps at most 1,000 notes. One more note
+ * then marks where they stop, and later ones are dropped. Returns 0, or
+ * -1 when memory is short.
  */
 int catalog_note(struct catalog_ctx *ctx, const char *cataloger,
                  const char *path, const char *fmt, ...)

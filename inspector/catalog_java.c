@@ -39,6 +39,9 @@
 /* Packages reported for one archive. */
 #define JAVA_PACKAGES_MAX 10000
 
+/* Licenses kept from one Bundle-License header. */
+#define JAVA_LICENSES_MAX 64
+
 /* Decompressed bytes read before the compression ratio is checked, as
  * the layer reader does: a small archive of empty files is harmless. */
 #define JAVA_RATIO_MIN_BYTES (1024ull * 1024)
@@ -684,17 +687,21 @@ license_append(json_t *list, const char *text, size_t len)
  * Returns the licenses of an OSGi Bundle-License header as a new array:
  * a comma-separated list of names or URLs, each optionally followed by
  * ";attribute=value" parts, which are dropped. "<<EXTERNAL>>" names no
- * license. Returns NULL when memory is short.
+ * license. Keeps the first JAVA_LICENSES_MAX and sets *truncated when
+ * there are more. Returns NULL when memory is short.
  */
 static json_t *
-manifest_licenses(const char *header)
+manifest_licenses(const char *header, bool *truncated)
 {
     json_t *list = json_array();
     const char *p = header;
 
+    *truncated = false;
     while (list != NULL && *p != '\0') {
         size_t item = 0;
+        const char *semicolon;
         size_t name;
+        bool external;
         bool quoted = false;
 
         while (p[item] != '\0' && (quoted || p[item] != ',')) {
@@ -702,17 +709,45 @@ manifest_licenses(const char *header)
                 quoted = !quoted;
             item++;
         }
-        name = strcspn(p, ";");
-        if (name > item)
-            name = item;
-        if (!(name == 12 && strncmp(p, "<<EXTERNAL>>", 12) == 0) &&
-            license_append(list, p, name) < 0) {
+        /* The search stays inside the item, so that a header of many
+         * items is read once. */
+        semicolon = memchr(p, ';', item);
+        name = semicolon != NULL ? (size_t)(semicolon - p) : item;
+        external = name == 12 && strncmp(p, "<<EXTERNAL>>", 12) == 0;
+        if (!external && json_array_size(list) == JAVA_LICENSES_MAX) {
+            *truncated = true;
+            break;
+        }
+        if (!external && license_append(list, p, name) < 0) {
             json_decref(list);
             return NULL;
         }
         p += item;
         if (*p == ',')
             p++;
+    }
+    return list;
+}
+
+/*
+ * Returns the licenses of the archive's Bundle-License as a new array,
+ * noting when some were left out, or NULL when memory is short.
+ */
+static json_t *
+java_manifest_licenses(struct java_archive *arch)
+{
+    bool truncated;
+    json_t *list = manifest_licenses(arch->manifest.license, &truncated);
+
+    if (list != NULL && truncated) {
+        java_note(arch->read,
+                  "%s" JAVA_MANIFEST " lists more than %u licenses in "
+                  "Bundle-License; the rest were not read",
+                  arch->prefix, (unsigned)JAVA_LICENSES_MAX);
+        if (arch->read->memory_short) {
+            json_decref(list);
+            return NULL;
+        }
     }
     return list;
 }
@@ -980,8 +1015,8 @@ java_add_unnamed(struct java_archive *arch)
     if (package == NULL)
         goto out;
     if (manifest->license != NULL &&
-        json_object_set_new(package, "licenses",
-                            manifest_licenses(manifest->license)) < 0)
+        json_object_set_new(package, "licenses", java_manifest_licenses(arch)) <
+            0)
         goto out;
     rc = catalog_add(arch->read->ctx, "packages", package);
     package = NULL;
@@ -1012,7 +1047,7 @@ java_archive_finish(struct java_archive *arch)
 
     if (n == 1 && license != NULL &&
         json_object_set_new(json_array_get(arch->poms, 0), "licenses",
-                            manifest_licenses(license)) < 0)
+                            java_manifest_licenses(arch)) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++)
         if (catalog_add(arch->read->ctx, "packages",

@@ -156,6 +156,11 @@ header_take_entry(struct rpm_package *pkg, const unsigned char *store,
         return true;
     }
 
+    /* rpm writes each tag once. A header that repeats one keeps the first,
+     * so that the search for the string's NUL runs once per tag, not once
+     * per entry over the same bytes. */
+    if (*field != NULL)
+        return true;
     *field = header_string(store, store_len, type, offset, count);
     return *field != NULL;
 }

@@ -839,6 +839,25 @@ scan_check_entry(struct layer_scan *scan, const struct entry_names *names,
     return 0;
 }
 
+/*
+ * Rejects an entry whose header states a negative size, which no valid
+ * tar header does. libarchive 3.6 takes one from the pax keys
+ * GNU.sparse.size and GNU.sparse.realsize, and file_read_whole would then
+ * copy the file's data into a buffer sized from it.
+ */
+static int
+scan_check_size(const struct layer_scan *scan, struct archive_entry *entry,
+                struct pg_error **err)
+{
+    if (!archive_entry_size_is_set(entry) || archive_entry_size(entry) >= 0)
+        return 0;
+    pg_error_set(err, 403, PG_ERR_DENIED,
+                 "layer %s is not a valid tar stream: entry %llu has a "
+                 "negative size",
+                 scan->digest, (unsigned long long)scan->entries);
+    return -1;
+}
+
 /* Records the entry whose header was just read, then reads its data. */
 static int
 scan_entry(struct layer_scan *scan, struct archive_entry *entry,
@@ -850,7 +869,8 @@ scan_entry(struct layer_scan *scan, struct archive_entry *entry,
     int rc = -1;
 
     entry_names_get(entry, &names);
-    if (scan_check_entry(scan, &names, err) < 0)
+    if (scan_check_entry(scan, &names, err) < 0 ||
+        scan_check_size(scan, entry, err) < 0)
         return -1;
 
     path = path_normalize(names.path);

@@ -96,6 +96,42 @@ START_TEST(add_and_note)
 }
 END_TEST
 
+/* Notes added to one layer's findings in the test below. */
+#define MANY_NOTES 1500
+
+/*
+ * A layer can ask for a note per entry, such as a million files named
+ * ".jar" that are not zip archives. The findings keep 1,000 notes and one
+ * more that marks where the rest were dropped.
+ */
+START_TEST(notes_capped_per_layer)
+{
+    struct catalog_ctx ctx = {.findings = json_object()};
+    const json_t *notes;
+    const json_t *kept;
+    const json_t *last;
+
+    for (int i = 0; i < MANY_NOTES; i++)
+        ck_assert_int_eq(catalog_note(&ctx, "java", "opt/x.jar",
+                                      "note %d", i),
+                         0);
+    notes = json_object_get(ctx.findings, "notes");
+    ck_assert_uint_eq(json_array_size(notes), 1001);
+    kept = json_array_get(notes, 999);
+    ck_assert_str_eq(json_string_value(json_object_get(kept, "message")),
+                     "note 999");
+    last = json_array_get(notes, 1000);
+    ck_assert_str_eq(json_string_value(json_object_get(last, "cataloger")),
+                     "java");
+    ck_assert_str_eq(json_string_value(json_object_get(last, "path")),
+                     "opt/x.jar");
+    ck_assert_str_eq(json_string_value(json_object_get(last, "message")),
+                     "the layer reached its maximum of 1000 notes here; "
+                     "later notes were not recorded");
+    json_decref(ctx.findings);
+}
+END_TEST
+
 /* ---- helpers ---- */
 
 /* Runs command with sh and returns its standard output, a new string.
@@ -1520,6 +1556,7 @@ main(void)
     tcase_add_loop_test(purl, purl_spelled, 0,
                         sizeof(purl_cases) / sizeof(purl_cases[0]));
     tcase_add_test(purl, add_and_note);
+    tcase_add_test(purl, notes_capped_per_layer);
     suite_add_tcase(suite, purl);
 
     tcase_add_test(os, os_release_machine);

@@ -2466,6 +2466,79 @@ START_TEST(merge_many_files)
 }
 END_TEST
 
+/* Segments of the directory the deep files are in, and the files. With
+ * "f00000" each path is 4,086 bytes, under the default maximum of 4,096. */
+#define DEEP_SEGMENTS 2040
+#define DEEP_FILES 20000
+
+/* Returns a new string of count "a" segments, each followed by '/'. */
+static char *
+deep_dir(size_t count)
+{
+    char *dir = malloc(2 * count + 1);
+
+    ck_assert_ptr_nonnull(dir);
+    for (size_t i = 0; i < count; i++)
+        memcpy(dir + 2 * i, "a/", 2);
+    dir[2 * count] = '\0';
+    return dir;
+}
+
+/*
+ * An image of the 2,040 directories of a deep path, 20,000 files in the
+ * deepest, and a whiteout of one of them in the next layer. Looking up
+ * each parent directory of each path by bisection costs O(segments *
+ * log n * path bytes) per path, about 10^12 byte comparisons here, and
+ * runs into the test case's timeout.
+ */
+START_TEST(merge_deep_paths)
+{
+    char *dir = deep_dir(DEEP_SEGMENTS);
+    size_t size = strlen(dir) + 16;
+    char *path = malloc(size);
+    json_t *lower = json_array();
+    json_t *upper = json_array();
+    json_t *whiteout;
+    json_t *results[2];
+    json_t *document;
+    json_t *summary;
+
+    ck_assert_ptr_nonnull(path);
+    for (size_t d = 1; d <= DEEP_SEGMENTS; d++) {
+        memcpy(path, dir, 2 * d - 1);
+        path[2 * d - 1] = '\0';
+        json_array_append_new(lower, dir_new(path));
+    }
+    for (int f = 0; f < DEEP_FILES; f++) {
+        snprintf(path, size, "%sf%05d", dir, f);
+        json_array_append_new(lower, file_new(path));
+    }
+    snprintf(path, size, "%s.wh.f00000", dir);
+    whiteout = entry_new(path, "whiteout", 0644);
+    snprintf(path, size, "%sf00000", dir);
+    json_object_set_new(whiteout, "target", json_string(path));
+    json_array_append_new(upper, whiteout);
+    json_array_append_new(upper, file_new("kept"));
+    results[0] = result_new(0, lower, NULL);
+    results[1] = result_new(1, upper, NULL);
+    document = image_document(results, 2, NULL, NULL);
+    summary = json_object_get(document, "summary");
+
+    ck_assert_int_eq(int_at(summary, "files"), DEEP_SEGMENTS + DEEP_FILES + 2);
+    /* Every directory, every file but f00000, and "kept". */
+    ck_assert_int_eq(int_at(summary, "present_files"),
+                     DEEP_SEGMENTS + DEEP_FILES);
+    snprintf(path, size, "%sf%05d", dir, 0);
+    ck_assert(!present_at(document, 0, path));
+    snprintf(path, size, "%sf%05d", dir, DEEP_FILES - 1);
+    ck_assert(present_at(document, 0, path));
+    ck_assert(present_at(document, 1, "kept"));
+    json_decref(document);
+    free(path);
+    free(dir);
+}
+END_TEST
+
 /* ---- findings ---- */
 
 START_TEST(findings_missing_are_empty)
@@ -3424,6 +3497,18 @@ document_tcase(void)
     return tc;
 }
 
+/* Hostile merges, each of which takes well under a second when every
+ * path costs O(length * log n). */
+static TCase *
+merge_hostile_tcase(void)
+{
+    TCase *tc = tcase_create("merge_hostile");
+
+    tcase_set_timeout(tc, 8);
+    tcase_add_test(tc, merge_deep_paths);
+    return tc;
+}
+
 static TCase *
 merge_tcase(void)
 {
@@ -3473,6 +3558,7 @@ main(void)
     suite_add_tcase(suite, layer_tcase());
     suite_add_tcase(suite, document_tcase());
     suite_add_tcase(suite, merge_tcase());
+    suite_add_tcase(suite, merge_hostile_tcase());
     runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
     failed = srunner_ntests_failed(runner);

@@ -656,6 +656,59 @@ START_TEST(jar_text_over_max)
 }
 END_TEST
 
+/* Licenses in the hostile Bundle-License header: "L," each, so the
+ * manifest stays under JAVA_TEXT_FILE_MAX (1 MiB). */
+#define MANY_LICENSES 500000
+
+/*
+ * A manifest whose Bundle-License lists 500,000 licenses. Searching the
+ * rest of the header for ';' once per license reads about 2.5 * 10^11
+ * bytes, and keeping every license makes a package of 500,000 strings.
+ * The package keeps the first 64 (JAVA_LICENSES_MAX), with a note.
+ */
+START_TEST(jar_manifest_many_licenses)
+{
+    static const char head[] = "Manifest-Version: 1.0\n"
+                               "Bundle-SymbolicName: org.example.many\n"
+                               "Bundle-Version: 1.0\n"
+                               "Bundle-License: ";
+    size_t len = strlen(head) + 2 * MANY_LICENSES + 1;
+    char *manifest = malloc(len + 1);
+    struct member jar_members[1];
+    struct bytes jar;
+    struct member members[1];
+    json_t *findings;
+    const json_t *package;
+    const json_t *licenses;
+    const char *note;
+
+    ck_assert_ptr_nonnull(manifest);
+    memcpy(manifest, head, strlen(head));
+    for (size_t i = 0; i < MANY_LICENSES; i++)
+        memcpy(manifest + strlen(head) + 2 * i, "L,", 2);
+    manifest[len - 1] = '\n';
+    manifest[len] = '\0';
+    jar_members[0] = member_text("META-INF/MANIFEST.MF", manifest);
+    jar = archive_build(true, jar_members, 1);
+    members[0] = member_bytes("opt/many.jar", &jar);
+    findings = layer_findings(members, 1, &default_options);
+
+    package = package_find(findings, "org.example.many", "1.0");
+    ck_assert_ptr_nonnull(package);
+    licenses = json_object_get(package, "licenses");
+    ck_assert_uint_eq(json_array_size(licenses), 64);
+    ck_assert_str_eq(json_string_value(json_array_get(licenses, 63)), "L");
+    note = note_find(findings, "java", "opt/many.jar");
+    ck_assert_ptr_nonnull(note);
+    ck_assert_str_eq(note,
+                     "META-INF/MANIFEST.MF lists more than 64 licenses in "
+                     "Bundle-License; the rest were not read");
+    json_decref(findings);
+    free(jar.data);
+    free(manifest);
+}
+END_TEST
+
 /* ---- Go build information ---- */
 
 static const unsigned char go_magic[14] = "\xff Go buildinf:";
@@ -1017,6 +1070,7 @@ main(void)
     Suite *suite = suite_create("java_go");
     TCase *java = tcase_create("java");
     TCase *go = tcase_create("go");
+    TCase *java_hostile = tcase_create("java_hostile");
     SRunner *runner;
     int failed;
 
@@ -1031,6 +1085,12 @@ main(void)
     tcase_add_test(java, war_second_level_not_opened);
     tcase_add_test(java, jar_text_over_max);
     suite_add_tcase(suite, java);
+
+    /* Hostile archives, each read in well under a second when every
+     * header is read in one pass. */
+    tcase_set_timeout(java_hostile, 10);
+    tcase_add_test(java_hostile, jar_manifest_many_licenses);
+    suite_add_tcase(suite, java_hostile);
 
     tcase_set_timeout(go, 120);
     tcase_add_test(go, go_modules_any_block_size);

@@ -542,6 +542,90 @@ START_TEST(limit_path_length_streamed)
 }
 END_TEST
 
+/* ---- tar headers written byte by byte ---- */
+
+#define TAR_BLOCK 512
+
+/* Appends a ustar header of name, type flag and size to b, with its
+ * checksum, as POSIX.1-2001 lays it out. */
+static void
+ustar_header_append(struct bytes *b, const char *name, char type, size_t size)
+{
+    unsigned char block[TAR_BLOCK] = {0};
+    unsigned sum = 0;
+
+    snprintf((char *)block, 100, "%s", name);
+    snprintf((char *)block + 100, 8, "%07o", 0644);
+    snprintf((char *)block + 108, 8, "%07o", 0);
+    snprintf((char *)block + 116, 8, "%07o", 0);
+    snprintf((char *)block + 124, 12, "%011zo", size);
+    snprintf((char *)block + 136, 12, "%011o", 0);
+    memset(block + 148, ' ', 8);
+    block[156] = (unsigned char)type;
+    memcpy(block + 257, "ustar", 6);
+    memcpy(block + 263, "00", 2);
+    for (size_t i = 0; i < TAR_BLOCK; i++)
+        sum += block[i];
+    snprintf((char *)block + 148, 8, "%06o", sum);
+    bytes_append(b, block, TAR_BLOCK);
+}
+
+/* Appends len bytes of data and the zero bytes that fill its last block. */
+static void
+tar_data_append(struct bytes *b, const void *data, size_t len)
+{
+    static const unsigned char zeros[TAR_BLOCK];
+
+    bytes_append(b, data, len);
+    bytes_append(b, zeros, (TAR_BLOCK - len % TAR_BLOCK) % TAR_BLOCK);
+}
+
+/* The pax keys that set an entry's size, which GNU tar writes for sparse
+ * files. libarchive 3.6 takes a negative value from either. */
+static const char *const negative_size_keys[] = {
+    "GNU.sparse.size",
+    "GNU.sparse.realsize",
+};
+
+/*
+ * A file whose pax header states a size of -1. Read whole into a buffer
+ * of size + 1 bytes, its 12 bytes of data would overflow it, so the
+ * layer is rejected.
+ */
+START_TEST(negative_size_rejected)
+{
+    static const unsigned char end_of_archive[2 * TAR_BLOCK];
+    static const char data[] = "hello world\n";
+    struct bytes layer = {0};
+    struct pg_error *err = NULL;
+    char record[64];
+    int len;
+
+    /* A pax record is "LENGTH KEY=VALUE\n", and LENGTH counts its own two
+     * digits. */
+    len = 2 + snprintf(record, sizeof(record), " %s=-1\n",
+                       negative_size_keys[_i]);
+    ck_assert_int_lt(len, 100);
+    snprintf(record, sizeof(record), "%d %s=-1\n", len,
+             negative_size_keys[_i]);
+    ustar_header_append(&layer, "PaxHeaders/x.txt", 'x', (size_t)len);
+    tar_data_append(&layer, record, (size_t)len);
+    ustar_header_append(&layer, "etc/x.txt", '0', strlen(data));
+    tar_data_append(&layer, data, strlen(data));
+    bytes_append(&layer, end_of_archive, sizeof(end_of_archive));
+
+    ck_assert_ptr_null(scan_memory(&layer, MIB,
+                                   "application/vnd.oci.image.layer.v1.tar",
+                                   &default_options, &err));
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(err->status, 403);
+    ck_assert_str_eq(err->message, "layer " TEST_DIGEST " is not a valid tar "
+                                   "stream: entry 1 has a negative size");
+    pg_error_free(err);
+    free(layer.data);
+}
+END_TEST
+
 /* ---- findings and the routing of file content ---- */
 
 /* Binary data under a name no cataloger reads leaves findings empty. */
@@ -741,6 +825,9 @@ main(void)
     tcase_add_test(source, source_rejects_non_tar_media_type);
     tcase_add_test(formats, zstd_layer_lists);
     tcase_add_test(formats, estargz_layer_lists);
+    tcase_add_loop_test(formats, negative_size_rejected, 0,
+                        sizeof(negative_size_keys) /
+                            sizeof(negative_size_keys[0]));
     tcase_add_test(limits, limit_entries_streamed);
     tcase_add_test(limits, limit_bytes_streamed);
     tcase_add_test(limits, limit_ratio_streamed);

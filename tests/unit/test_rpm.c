@@ -512,6 +512,82 @@ START_TEST(sqlite_hostile_headers)
 }
 END_TEST
 
+/* Index entries and data store bytes of the header that repeats NAME. */
+#define REPEATED_TAG_ENTRIES 65535u
+#define REPEATED_TAG_STORE_BYTES (4u << 20)
+
+/*
+ * Builds an SQLite database whose only row is a header of 65535 NAME
+ * entries that all point at one string of 4 MiB, and returns its bytes.
+ * rpm writes each tag once, so only the first entry of a tag counts.
+ * Searching the string for its NUL once per entry would read 256 GiB.
+ */
+static unsigned char *
+make_repeated_tag_sqlite(size_t *len)
+{
+    size_t store = REPEATED_TAG_STORE_BYTES;
+    size_t blob_len = 8 + (size_t)REPEATED_TAG_ENTRIES * 16 + store;
+    unsigned char *blob = malloc(blob_len);
+    unsigned char *entry = blob + 8;
+    char path[512];
+    sqlite3 *db;
+    sqlite3_stmt *insert;
+    unsigned char *data;
+
+    ck_assert_ptr_nonnull(blob);
+    put_be32(blob, REPEATED_TAG_ENTRIES);
+    put_be32(blob + 4, (uint32_t)store);
+    for (uint32_t i = 0; i < REPEATED_TAG_ENTRIES; i++, entry += 16) {
+        put_be32(entry, 1000);
+        put_be32(entry + 4, 6);
+        put_be32(entry + 8, 0);
+        put_be32(entry + 12, 1);
+    }
+    memset(entry, 'x', store - 1);
+    entry[store - 1] = '\0';
+
+    snprintf(path, sizeof(path), "%s/repeated.sqlite", fixture_dir);
+    remove(path);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(
+        sqlite3_exec(db,
+                     "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY "
+                     "AUTOINCREMENT, blob BLOB NOT NULL)",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "INSERT INTO Packages (blob) "
+                                        "VALUES (?)",
+                                        -1, &insert, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_blob(insert, 1, blob, (int)blob_len, SQLITE_TRANSIENT);
+    ck_assert_int_eq(sqlite3_step(insert), SQLITE_DONE);
+    sqlite3_finalize(insert);
+    ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+    free(blob);
+
+    data = read_whole(path, len);
+    remove(path);
+    return data;
+}
+
+/* Finishes within the test's timeout only when each header is read in
+ * one pass. */
+START_TEST(sqlite_repeated_tag_linear)
+{
+    size_t len;
+    unsigned char *data = make_repeated_tag_sqlite(&len);
+    json_t *findings = catalog(SQLITE_PATH, data, len);
+
+    ck_assert_uint_eq(count_of(findings, "packages"), 0);
+    ck_assert_uint_eq(count_of(findings, "notes"), 1);
+    ck_assert_str_eq(note_message(findings, 0),
+                     "row 1: the header has no NAME or no VERSION");
+    json_decref(findings);
+    free(data);
+}
+END_TEST
+
 /* Berkeley DB page header fields, for corrupting the fixture. */
 #define PAGE_SIZE_SMALL 512
 #define PAGE_NEXT_PGNO 16
@@ -668,6 +744,7 @@ main(void)
     tcase_add_test(hostile, sqlite_garbage_after_header);
     tcase_add_test(hostile, sqlite_truncated);
     tcase_add_test(hostile, sqlite_hostile_headers);
+    tcase_add_test(hostile, sqlite_repeated_tag_linear);
     tcase_add_test(hostile, bdb_overflow_loop);
     tcase_add_test(hostile, bdb_truncated);
     tcase_add_test(hostile, bdb_shorter_than_metadata);
