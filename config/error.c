@@ -15,6 +15,35 @@ static struct pg_error out_of_memory = {
     .message = "out of memory; the request was not served, retry later",
 };
 
+/*
+ * Cuts a UTF-8 sequence that truncation left incomplete at the end of
+ * text. Messages quote names from input and end up in JSON bodies, which
+ * must be valid UTF-8, and a cut in the middle of a character would make
+ * the whole body unencodable.
+ */
+static void
+trim_partial_utf8(char *text)
+{
+    size_t len = strlen(text);
+    size_t start = len;
+    unsigned char lead;
+    size_t need;
+
+    /* Continuation bytes have the form 10xxxxxx; a sequence has at most
+     * three after its lead byte. */
+    while (start > 0 && len - start < 3 &&
+           ((unsigned char)text[start - 1] & 0xC0) == 0x80)
+        start--;
+    if (start == 0)
+        return;
+    lead = (unsigned char)text[start - 1];
+    if (lead < 0xC0)
+        return;
+    need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (len - (start - 1) < need)
+        text[start - 1] = '\0';
+}
+
 void
 pg_error_set(struct pg_error **err, int status, const char *code,
              const char *fmt, ...)
@@ -36,6 +65,7 @@ pg_error_set(struct pg_error **err, int status, const char *code,
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
+    trim_partial_utf8(e->message);
 
     *err = e;
 }
@@ -55,7 +85,9 @@ pg_error_prefix(struct pg_error **err, const char *fmt, ...)
     va_end(ap);
 
     /* Truncation is expected here: the message keeps its first bytes. */
-    size_t used = strnlen(prefix, sizeof(prefix) - 3);
+    prefix[sizeof(prefix) - 3] = '\0';
+    trim_partial_utf8(prefix);
+    size_t used = strlen(prefix);
     memcpy(joined, prefix, used);
     memcpy(joined + used, ": ", 2);
     used += 2;
@@ -63,6 +95,7 @@ pg_error_prefix(struct pg_error **err, const char *fmt, ...)
     size_t msg_len = strnlen((*err)->message, rest);
     memcpy(joined + used, (*err)->message, msg_len);
     joined[used + msg_len] = '\0';
+    trim_partial_utf8(joined);
     memcpy((*err)->message, joined, sizeof(joined));
 }
 

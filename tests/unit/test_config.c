@@ -114,6 +114,38 @@ assert_yaml_error(const char *text, const char *expected)
 /* config/parse.c                                                     */
 /* ------------------------------------------------------------------ */
 
+/* Two-byte characters, so that a cut at any byte count can land inside
+ * one. jansson accepts only valid UTF-8, as JSON bodies must be. */
+static void
+fill_two_byte_text(char *text, size_t characters)
+{
+    for (size_t i = 0; i < characters; i++)
+        memcpy(text + 2 * i, "\xc3\xa9", 2);
+    text[2 * characters] = '\0';
+}
+
+START_TEST(error_truncation_keeps_utf8)
+{
+    static char long_text[2 * 700 + 1];
+    struct pg_error *err = NULL;
+    json_t *json;
+
+    fill_two_byte_text(long_text, 700);
+    pg_error_set(&err, 400, PG_ERR_NAME_INVALID, "xy%s", long_text);
+    ck_assert_uint_lt(strlen(err->message), PG_ERROR_MESSAGE_MAX);
+    json = json_string(err->message);
+    ck_assert_ptr_nonnull(json);
+    json_decref(json);
+
+    pg_error_prefix(&err, "yz%s", long_text);
+    ck_assert_uint_lt(strlen(err->message), PG_ERROR_MESSAGE_MAX);
+    json = json_string(err->message);
+    ck_assert_ptr_nonnull(json);
+    json_decref(json);
+    pg_error_free(err);
+}
+END_TEST
+
 START_TEST(parse_u64_plain)
 {
     uint64_t value = 0;
@@ -1606,6 +1638,7 @@ config_suite(void)
     TCase *file = tcase_create("file");
     TCase *options = tcase_create("options");
 
+    tcase_add_test(parse, error_truncation_keeps_utf8);
     tcase_add_test(parse, parse_u64_plain);
     tcase_add_test(parse, parse_u64_empty);
     tcase_add_test(parse, parse_u64_sign);
