@@ -19,9 +19,15 @@
 #define CATALOG_NOTES_MAX 1000
 
 const struct cataloger *const catalog_table[] = {
-    &catalog_os_release, &catalog_dpkg, &catalog_dpkg_copyright,
-    &catalog_apk,        &catalog_rpm,  &catalog_python,
-    &catalog_npm,        &catalog_java, &catalog_ruby,
+    &catalog_os_release,
+    &catalog_dpkg,
+    &catalog_dpkg_copyright,
+    &catalog_apk,
+    &catalog_rpm,
+    &catalog_python,
+    &catalog_npm,
+    &catalog_java,
+    &catalog_ruby,
     NULL,
 };
 
@@ -69,15 +75,39 @@ catalog_note(struct catalog_ctx *ctx, const char *cataloger, const char *path,
     note = json_object();
     if (note == NULL ||
         json_object_set_new(note, "cataloger", json_string(cataloger)) < 0 ||
-        json_object_set_new(note, "path", inspector_json_text(
-                                              path, strlen(path))) < 0 ||
-        json_object_set_new(note, "message", inspector_json_text(
-                                                 message, strlen(message))) <
+        json_object_set_new(note, "path",
+                            inspector_json_text(path, strlen(path))) < 0 ||
+        json_object_set_new(note, "message",
+                            inspector_json_text(message, strlen(message))) <
             0) {
         json_decref(note);
         return -1;
     }
     return catalog_add(ctx, "notes", note);
+}
+
+void
+catalog_problems_add(struct catalog_problems *problems, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (problems->count++ > 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(problems->first, sizeof(problems->first), fmt, ap);
+    va_end(ap);
+}
+
+int
+catalog_problems_note(struct catalog_ctx *ctx, const char *cataloger,
+                      const char *path, const struct catalog_problems *problems)
+{
+    if (problems->count == 0)
+        return 0;
+    if (problems->count == 1)
+        return catalog_note(ctx, cataloger, path, "%s", problems->first);
+    return catalog_note(ctx, cataloger, path, "%s (%lu problems in all)",
+                        problems->first, problems->count);
 }
 
 bool

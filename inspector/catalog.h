@@ -135,6 +135,29 @@ int catalog_note(struct catalog_ctx *ctx, const char *cataloger,
                  const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Bytes of the message that describes the first problem of a file. */
+#define CATALOG_PROBLEM_TEXT_MAX 160
+
+/* The first problem found in a file and how many there were, so that a
+ * hostile file yields one note rather than one per line. Starts zeroed. */
+struct catalog_problems {
+    char first[CATALOG_PROBLEM_TEXT_MAX];
+    unsigned long count;
+};
+
+/* Counts a problem and keeps its message when it is the first. */
+void catalog_problems_add(struct catalog_problems *problems, const char *fmt,
+                          ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Adds one note for all the problems of the file at path, if there were
+ * any: the first message, and the count when there was more than one.
+ * Returns 0, or -1 when memory is short.
+ */
+int catalog_problems_note(struct catalog_ctx *ctx, const char *cataloger,
+                          const char *path,
+                          const struct catalog_problems *problems);
+
 /*
  * Returns true when path ends with suffix, or begins with prefix, and so
  * on: small helpers every cataloger needs to match paths.
@@ -152,9 +175,8 @@ bool catalog_has_suffix(const char *text, const char *suffix);
  * pairs with a NULL or empty value are left out. Returns NULL when memory
  * is short.
  */
-json_t *catalog_purl(const char *type, const char *namespace,
-                     const char *name, const char *version,
-                     const char *const *qualifiers);
+json_t *catalog_purl(const char *type, const char *namespace, const char *name,
+                     const char *version, const char *const *qualifiers);
 
 /*
  * Content scanners that look at every regular file rather than at paths:
@@ -187,8 +209,7 @@ struct go_scan;
  * go_scan_finish, which adds the packages it found and frees the scan.
  */
 struct go_scan *go_scan_new(const char *path);
-void go_scan_feed(struct go_scan *scan, const unsigned char *block,
-                  size_t len);
+void go_scan_feed(struct go_scan *scan, const unsigned char *block, size_t len);
 int go_scan_finish(struct catalog_ctx *ctx, struct go_scan *scan);
 /* Frees a scan without adding anything; accepts NULL. */
 void go_scan_free(struct go_scan *scan);

@@ -27,18 +27,9 @@
 /* Bytes of a field value that is kept, such as P or L. */
 #define APK_VALUE_MAX 1024
 
-/* Bytes of the message that describes the first problem of a file. */
-#define PROBLEM_TEXT_MAX 160
-
 struct span {
     const char *text; /* NULL when the field is absent */
     size_t len;
-};
-
-/* The first problem found in a file and how many there were. */
-struct problems {
-    char first[PROBLEM_TEXT_MAX];
-    unsigned long count;
 };
 
 /* The fields of one record that make a package. */
@@ -51,21 +42,6 @@ struct apk_record {
     struct span license; /* L */
     struct span origin;  /* o */
 };
-
-static void problems_add(struct problems *problems, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-problems_add(struct problems *problems, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (problems->count++ > 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(problems->first, sizeof(problems->first), fmt, ap);
-    va_end(ap);
-}
 
 static enum catalog_want
 apk_want(const char *path, int64_t size)
@@ -99,15 +75,15 @@ apk_slot(struct apk_record *record, char letter)
 /* Reads one line of a record; the first of repeated kept fields wins. */
 static void
 apk_line(struct apk_record *record, const char *line, size_t len,
-         unsigned long number, struct problems *problems)
+         unsigned long number, struct catalog_problems *problems)
 {
     struct span *slot;
 
     if (len > 0 && line[len - 1] == '\r')
         len--;
     if (len < 2 || line[1] != ':') {
-        problems_add(problems, "line %lu is not a letter, a colon and a value",
-                     number);
+        catalog_problems_add(
+            problems, "line %lu is not a letter, a colon and a value", number);
         record->broken = true;
         return;
     }
@@ -115,8 +91,9 @@ apk_line(struct apk_record *record, const char *line, size_t len,
     if (slot == NULL)
         return;
     if (len - 2 > APK_VALUE_MAX) {
-        problems_add(problems, "line %lu: field %c is longer than %d bytes",
-                     number, line[0], APK_VALUE_MAX);
+        catalog_problems_add(problems,
+                             "line %lu: field %c is longer than %d bytes",
+                             number, line[0], APK_VALUE_MAX);
         record->broken = true;
     } else if (slot->text == NULL) {
         *slot = (struct span){line + 2, len - 2};
@@ -172,13 +149,15 @@ fail:
  * short. */
 static int
 apk_finish_record(struct catalog_ctx *ctx, const char *path,
-                  const struct apk_record *record, struct problems *problems)
+                  const struct apk_record *record,
+                  struct catalog_problems *problems)
 {
     if (record->broken)
         return 0;
     if (record->name.text == NULL || record->version.text == NULL) {
-        problems_add(problems, "record at line %lu has no %c field",
-                     record->line, record->name.text == NULL ? 'P' : 'V');
+        catalog_problems_add(problems, "record at line %lu has no %c field",
+                             record->line,
+                             record->name.text == NULL ? 'P' : 'V');
         return 0;
     }
     return catalog_add(ctx, "packages", apk_package_item(path, record));
@@ -202,7 +181,7 @@ apk_file(struct catalog_ctx *ctx, const char *path, const unsigned char *data,
 {
     const char *text = (const char *)data;
     struct apk_record record = {0};
-    struct problems problems = {.count = 0};
+    struct catalog_problems problems = {.count = 0};
     unsigned long number = 0;
     unsigned long records = 0;
     size_t pos = 0;
@@ -229,17 +208,13 @@ apk_file(struct catalog_ctx *ctx, const char *path, const unsigned char *data,
         }
     }
     if (pos < len && !is_blank(text + pos, len - pos))
-        problems_add(&problems,
-                     "more than %d records; the rest from line %lu is not "
-                     "read",
-                     APK_RECORDS_MAX, number + 1);
+        catalog_problems_add(
+            &problems,
+            "more than %d records; the rest from line %lu is not "
+            "read",
+            APK_RECORDS_MAX, number + 1);
 
-    if (problems.count == 0)
-        return 0;
-    if (problems.count == 1)
-        return catalog_note(ctx, catalog_apk.name, path, "%s", problems.first);
-    return catalog_note(ctx, catalog_apk.name, path, "%s (%lu problems in all)",
-                        problems.first, problems.count);
+    return catalog_problems_note(ctx, catalog_apk.name, path, &problems);
 }
 
 const struct cataloger catalog_apk = {

@@ -41,50 +41,11 @@
 /* Distinct licenses kept from one copyright file. */
 #define COPYRIGHT_LICENSES_MAX 128
 
-/* Bytes of the message that describes the first problem of a file. */
-#define PROBLEM_TEXT_MAX 160
-
 /* A part of the file's content; text is NULL when the field is absent. */
 struct span {
     const char *text;
     size_t len;
 };
-
-/* The first problem found in a file and how many there were, so that a
- * hostile file yields one note rather than one per line. */
-struct problems {
-    char first[PROBLEM_TEXT_MAX];
-    unsigned long count;
-};
-
-static void problems_add(struct problems *problems, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-problems_add(struct problems *problems, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (problems->count++ > 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(problems->first, sizeof(problems->first), fmt, ap);
-    va_end(ap);
-}
-
-/* Adds one note for all the problems of the file at path, if any.
- * Returns 0, or -1 when memory is short. */
-static int
-problems_note(struct catalog_ctx *ctx, const char *cataloger, const char *path,
-              const struct problems *problems)
-{
-    if (problems->count == 0)
-        return 0;
-    if (problems->count == 1)
-        return catalog_note(ctx, cataloger, path, "%s", problems->first);
-    return catalog_note(ctx, cataloger, path, "%s (%lu problems in all)",
-                        problems->first, problems->count);
-}
 
 static bool
 span_equals(struct span span, const char *text)
@@ -210,13 +171,13 @@ deb822_next(struct deb822_reader *reader, struct deb822_field *field)
 
 /* Records a malformed-line token as a problem of the file. */
 static void
-deb822_problem(struct problems *problems, enum deb822_token token,
+deb822_problem(struct catalog_problems *problems, enum deb822_token token,
                unsigned long line)
 {
     if (token == DEB822_NO_COLON)
-        problems_add(problems, "line %lu has no colon", line);
+        catalog_problems_add(problems, "line %lu has no colon", line);
     else
-        problems_add(problems, "line %lu continues no field", line);
+        catalog_problems_add(problems, "line %lu continues no field", line);
 }
 
 /* ---- the dpkg database ---- */
@@ -254,7 +215,7 @@ dpkg_want(const char *path, int64_t size)
 static void
 dpkg_take_field(struct dpkg_paragraph *paragraph,
                 const struct deb822_field *field, unsigned long line,
-                struct problems *problems)
+                struct catalog_problems *problems)
 {
     static const char *const names[] = {"Package", "Version", "Architecture",
                                         "Source", "Status"};
@@ -267,8 +228,9 @@ dpkg_take_field(struct dpkg_paragraph *paragraph,
             strncasecmp(field->name.text, names[i], field->name.len) != 0)
             continue;
         if (field->value.len > DPKG_VALUE_MAX) {
-            problems_add(problems, "line %lu: %s is longer than %d bytes", line,
-                         names[i], DPKG_VALUE_MAX);
+            catalog_problems_add(problems,
+                                 "line %lu: %s is longer than %d bytes", line,
+                                 names[i], DPKG_VALUE_MAX);
             paragraph->broken = true;
         } else if (slots[i]->text == NULL) {
             *slots[i] = field->value;
@@ -350,7 +312,7 @@ dpkg_package_item(const char *path, const struct dpkg_paragraph *paragraph,
 static int
 dpkg_finish_paragraph(struct catalog_ctx *ctx, const char *path,
                       const struct dpkg_paragraph *paragraph,
-                      bool status_required, struct problems *problems)
+                      bool status_required, struct catalog_problems *problems)
 {
     struct span source_name = paragraph->package;
     struct span source_version = paragraph->version;
@@ -358,24 +320,26 @@ dpkg_finish_paragraph(struct catalog_ctx *ctx, const char *path,
     if (paragraph->broken)
         return 0;
     if (paragraph->status.text == NULL && status_required) {
-        problems_add(problems, "paragraph at line %lu has no Status field",
-                     paragraph->line);
+        catalog_problems_add(problems,
+                             "paragraph at line %lu has no Status field",
+                             paragraph->line);
         return 0;
     }
     if (paragraph->status.text != NULL &&
         !dpkg_status_installed(paragraph->status))
         return 0;
     if (paragraph->package.text == NULL || paragraph->version.text == NULL) {
-        problems_add(problems, "paragraph at line %lu has no %s field",
-                     paragraph->line,
-                     paragraph->package.text == NULL ? "Package" : "Version");
+        catalog_problems_add(
+            problems, "paragraph at line %lu has no %s field", paragraph->line,
+            paragraph->package.text == NULL ? "Package" : "Version");
         return 0;
     }
     if (paragraph->source.text != NULL &&
         !dpkg_split_source(paragraph->source, paragraph->version, &source_name,
                            &source_version)) {
-        problems_add(problems, "paragraph at line %lu: Source has no ')'",
-                     paragraph->line);
+        catalog_problems_add(problems,
+                             "paragraph at line %lu: Source has no ')'",
+                             paragraph->line);
         return 0;
     }
     return catalog_add(
@@ -390,7 +354,7 @@ dpkg_file(struct catalog_ctx *ctx, const char *path, const unsigned char *data,
 {
     struct deb822_reader reader = {.data = (const char *)data, .len = len};
     struct dpkg_paragraph paragraph = {0};
-    struct problems problems = {0};
+    struct catalog_problems problems = {0};
     bool status_required = strcmp(path, DPKG_STATUS_PATH) == 0;
     unsigned long paragraphs = 0;
     struct deb822_field field;
@@ -414,14 +378,15 @@ dpkg_file(struct catalog_ctx *ctx, const char *path, const unsigned char *data,
         paragraph = (struct dpkg_paragraph){0};
         if (++paragraphs == DPKG_PARAGRAPHS_MAX && reader.pos < len &&
             !is_blank(reader.data + reader.pos, len - reader.pos)) {
-            problems_add(&problems,
-                         "more than %d paragraphs; the rest from line %lu "
-                         "is not read",
-                         DPKG_PARAGRAPHS_MAX, reader.line + 1);
+            catalog_problems_add(
+                &problems,
+                "more than %d paragraphs; the rest from line %lu "
+                "is not read",
+                DPKG_PARAGRAPHS_MAX, reader.line + 1);
             break;
         }
     }
-    return problems_note(ctx, catalog_dpkg.name, path, &problems);
+    return catalog_problems_note(ctx, catalog_dpkg.name, path, &problems);
 }
 
 const struct cataloger catalog_dpkg = {
@@ -477,7 +442,7 @@ dpkg_copyright_want(const char *path, int64_t size)
 static void
 copyright_take_field(struct copyright_paragraph *paragraph,
                      const struct deb822_field *field, unsigned long line,
-                     struct problems *problems)
+                     struct catalog_problems *problems)
 {
     struct span name = field->name;
     struct span value = field->value;
@@ -490,8 +455,9 @@ copyright_take_field(struct copyright_paragraph *paragraph,
                    strlen(COPYRIGHT_FORMAT_MARK)) != NULL;
     } else if (name.len == 7 && strncasecmp(name.text, "License", 7) == 0) {
         if (value.len > DPKG_VALUE_MAX) {
-            problems_add(problems, "line %lu: License is longer than %d bytes",
-                         line, DPKG_VALUE_MAX);
+            catalog_problems_add(problems,
+                                 "line %lu: License is longer than %d bytes",
+                                 line, DPKG_VALUE_MAX);
             paragraph->broken = true;
         } else if (paragraph->license.text == NULL) {
             paragraph->license = value;
@@ -502,7 +468,7 @@ copyright_take_field(struct copyright_paragraph *paragraph,
 /* Adds license to the list unless it is empty or already there. */
 static void
 copyright_keep(struct copyright_licenses *licenses, struct span license,
-               unsigned long line, struct problems *problems)
+               unsigned long line, struct catalog_problems *problems)
 {
     if (license.text == NULL || license.len == 0)
         return;
@@ -513,10 +479,11 @@ copyright_keep(struct copyright_licenses *licenses, struct span license,
     }
     if (licenses->count == COPYRIGHT_LICENSES_MAX) {
         if (!licenses->truncated)
-            problems_add(problems,
-                         "line %lu: more than %d distinct licenses; the "
-                         "rest is left out",
-                         line, COPYRIGHT_LICENSES_MAX);
+            catalog_problems_add(
+                problems,
+                "line %lu: more than %d distinct licenses; the "
+                "rest is left out",
+                line, COPYRIGHT_LICENSES_MAX);
         licenses->truncated = true;
         return;
     }
@@ -572,7 +539,7 @@ dpkg_copyright_file(struct catalog_ctx *ctx, const char *path,
     struct deb822_reader reader = {.data = (const char *)data, .len = len};
     struct copyright_paragraph paragraph = {0};
     struct copyright_licenses licenses = {.count = 0};
-    struct problems problems = {0};
+    struct catalog_problems problems = {0};
     bool header = true;
     struct deb822_field field;
     enum deb822_token token;
@@ -602,7 +569,8 @@ dpkg_copyright_file(struct catalog_ctx *ctx, const char *path,
 
     if (copyright_add(ctx, path, &licenses) < 0)
         return -1;
-    return problems_note(ctx, catalog_dpkg_copyright.name, path, &problems);
+    return catalog_problems_note(ctx, catalog_dpkg_copyright.name, path,
+                                 &problems);
 }
 
 const struct cataloger catalog_dpkg_copyright = {

@@ -19,9 +19,6 @@
  * names and URLs. */
 #define OS_RELEASE_LINE_MAX 4096
 
-/* Bytes of the message that describes the first problem of a file. */
-#define PROBLEM_TEXT_MAX 160
-
 /* The keys kept, and the names of the item fields they become. */
 static const struct {
     const char *key;
@@ -36,27 +33,6 @@ static const struct {
 };
 
 #define OS_RELEASE_KEYS (sizeof(os_release_keys) / sizeof(os_release_keys[0]))
-
-/* The first problem found in a file and how many there were. */
-struct problems {
-    char first[PROBLEM_TEXT_MAX];
-    unsigned long count;
-};
-
-static void problems_add(struct problems *problems, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-problems_add(struct problems *problems, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (problems->count++ > 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(problems->first, sizeof(problems->first), fmt, ap);
-    va_end(ap);
-}
 
 static enum catalog_want
 os_release_want(const char *path, int64_t size)
@@ -139,7 +115,7 @@ os_release_decode(const char *raw, size_t len, char *out)
  */
 static int
 os_release_line(json_t *item, const char *line, size_t len,
-                unsigned long number, struct problems *problems)
+                unsigned long number, struct catalog_problems *problems)
 {
     char value[OS_RELEASE_LINE_MAX];
     const char *equals;
@@ -154,8 +130,8 @@ os_release_line(json_t *item, const char *line, size_t len,
         return 0;
     equals = memchr(line, '=', len);
     if (equals == NULL) {
-        problems_add(problems, "line %lu is not a KEY=value assignment",
-                     number);
+        catalog_problems_add(problems, "line %lu is not a KEY=value assignment",
+                             number);
         return 0;
     }
     key = os_release_key_index(line, (size_t)(equals - line));
@@ -164,16 +140,17 @@ os_release_line(json_t *item, const char *line, size_t len,
 
     len -= (size_t)(equals + 1 - line);
     if (len > sizeof(value)) {
-        problems_add(problems, "line %lu: %s is longer than %d bytes", number,
-                     os_release_keys[key].key, OS_RELEASE_LINE_MAX);
+        catalog_problems_add(problems, "line %lu: %s is longer than %d bytes",
+                             number, os_release_keys[key].key,
+                             OS_RELEASE_LINE_MAX);
         return 0;
     }
     value_len = os_release_decode(equals + 1, len, value);
     if (value_len < 0) {
-        problems_add(problems,
-                     "line %lu: %s has an unclosed quote or text "
-                     "after its closing quote",
-                     number, os_release_keys[key].key);
+        catalog_problems_add(problems,
+                             "line %lu: %s has an unclosed quote or text "
+                             "after its closing quote",
+                             number, os_release_keys[key].key);
         return 0;
     }
     return json_object_set_new(item, os_release_keys[key].field,
@@ -190,7 +167,7 @@ os_release_file(struct catalog_ctx *ctx, const char *path,
                 const unsigned char *data, size_t len)
 {
     const char *text = (const char *)data;
-    struct problems problems = {.count = 0};
+    struct catalog_problems problems = {.count = 0};
     unsigned long number = 0;
     json_t *item = json_object();
     size_t pos = 0;
@@ -212,14 +189,7 @@ os_release_file(struct catalog_ctx *ctx, const char *path,
 
     if (catalog_add(ctx, "os", item) < 0)
         return -1;
-    if (problems.count == 1)
-        return catalog_note(ctx, catalog_os_release.name, path, "%s",
-                            problems.first);
-    if (problems.count > 1)
-        return catalog_note(ctx, catalog_os_release.name, path,
-                            "%s (%lu problems in all)", problems.first,
-                            problems.count);
-    return 0;
+    return catalog_problems_note(ctx, catalog_os_release.name, path, &problems);
 
 fail:
     json_decref(item);
