@@ -26,9 +26,26 @@ static const char *const manifest_media_types[] = {
     NULL,
 };
 
+/*
+ * Config media types that moby pulls and runs as image configs: the two
+ * standard ones, and the values that old registries and tools wrote by
+ * mistake, which it accepts on purpose (an empty type among them).
+ */
 static const char *const image_config_media_types[] = {
     "application/vnd.oci.image.config.v1+json",
     "application/vnd.docker.container.image.v1+json",
+    "application/octet-stream",
+    "application/json",
+    "text/html",
+    "",
+    NULL,
+};
+
+/* moby also accepts any config media type with these prefixes, and reads
+ * the config as an image config. */
+static const char *const image_config_prefixes[] = {
+    "application/vnd.oci.image",
+    "application/vnd.docker",
     NULL,
 };
 
@@ -39,7 +56,9 @@ static const char *const tar_layer_media_types[] = {
     "application/vnd.oci.image.layer.nondistributable.v1.tar",
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
     "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar",
     "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar",
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
     NULL,
 };
@@ -71,20 +90,37 @@ inspector_is_tar_layer(const char *media_type)
     return media_type_in(media_type, tar_layer_media_types);
 }
 
+/* Returns true when a runtime would read a config of media_type as an
+ * image config. */
+static bool
+config_is_image(const char *media_type)
+{
+    if (media_type_in(media_type, image_config_media_types))
+        return true;
+    for (size_t i = 0; image_config_prefixes[i] != NULL; i++) {
+        const char *prefix = image_config_prefixes[i];
+
+        if (strncmp(media_type, prefix, strlen(prefix)) == 0)
+            return true;
+    }
+    return false;
+}
+
 /*
  * Classifies a manifest that declares an image manifest media type. A
  * missing or malformed config or layer list makes it unsupported, because
  * no runtime could pull it either.
  *
- * Only the config media type can make a manifest a plain artifact:
- * containerd, moby and containers/image refuse to run a manifest whose
- * config is not an image config, whatever its artifactType. An image
- * config with no tar layer at all is the shape of cosign signatures and
- * BuildKit attestations, but containers/storage detects a layer's format
- * from its bytes, so such a manifest is an artifact only after its blobs
- * are shown not to be tar archives (INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT).
- * A mix of tar and other layers is an image, and its inspection fails on
- * the other layers.
+ * A manifest is a plain artifact only when no runtime would unpack it:
+ * its config is not one that moby reads as an image config
+ * (config_is_image) and none of its layers has a tar media type, which
+ * containerd unpacks whatever the config's media type. artifactType
+ * plays no part. An image config with no tar layer at all is the shape of
+ * cosign signatures and BuildKit attestations, but containers/storage
+ * detects a layer's format from its bytes, so such a manifest is an
+ * artifact only after its blobs are shown not to be tar archives
+ * (INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT). A mix of tar and other layers
+ * is an image, and its inspection fails on the other layers.
  */
 static enum inspector_manifest_kind
 classify_image_manifest(const json_t *manifest)
@@ -98,8 +134,6 @@ classify_image_manifest(const json_t *manifest)
     config_type = json_string_value(json_object_get(config, "mediaType"));
     if (config_type == NULL || !json_is_array(layers))
         return INSPECTOR_KIND_UNSUPPORTED;
-    if (!media_type_in(config_type, image_config_media_types))
-        return INSPECTOR_KIND_ARTIFACT;
 
     json_array_foreach(layers, i, layer)
     {
@@ -111,7 +145,11 @@ classify_image_manifest(const json_t *manifest)
         if (inspector_is_tar_layer(layer_type))
             tar_layers++;
     }
-    if (tar_layers == 0 && json_array_size(layers) > 0)
+    if (tar_layers > 0)
+        return INSPECTOR_KIND_IMAGE;
+    if (!config_is_image(config_type))
+        return INSPECTOR_KIND_ARTIFACT;
+    if (json_array_size(layers) > 0)
         return INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT;
     return INSPECTOR_KIND_IMAGE;
 }

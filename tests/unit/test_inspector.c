@@ -320,10 +320,35 @@ static const struct classify_case classify_cases[] = {
      "\"application/vnd.example.sbom\", " OCI_CONFIG
      ", " LAYERS_OF("application/vnd.oci.image.layer.v1.tar+gzip") "}",
      NULL, INSPECTOR_KIND_IMAGE},
+    /* containerd unpacks tar layers whatever the config's media type. */
     {"{\"mediaType\": " OCI_MANIFEST ", \"config\": {\"mediaType\": "
      "\"application/vnd.oci.empty.v1+json\"}, " LAYERS_OF(
          "application/vnd.oci.image.layer.v1.tar+gzip") "}",
+     NULL, INSPECTOR_KIND_IMAGE},
+    {"{\"mediaType\": " OCI_MANIFEST ", \"config\": {\"mediaType\": "
+     "\"application/vnd.oci.empty.v1+json\"}, " LAYERS_OF(
+         "application/vnd.dev.cosign.simplesigning.v1+json") "}",
      NULL, INSPECTOR_KIND_ARTIFACT},
+    /* moby runs configs of these legacy and prefixed types as images. */
+    {"{\"mediaType\": " OCI_MANIFEST ", \"config\": {\"mediaType\": "
+     "\"\"}, " LAYERS_OF("application/vnd.example.blob") "}",
+     NULL, INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT},
+    {"{\"mediaType\": " OCI_MANIFEST ", \"config\": {\"mediaType\": "
+     "\"application/octet-stream\"}, \"layers\": []}",
+     NULL, INSPECTOR_KIND_IMAGE},
+    {"{\"mediaType\": " OCI_MANIFEST ", \"config\": {\"mediaType\": "
+     "\"text/html\"}, " LAYERS_OF("application/vnd.example.blob") "}",
+     NULL, INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT},
+    {"{\"mediaType\": " OCI_MANIFEST ", \"config\": {\"mediaType\": "
+     "\"application/vnd.docker.plugin.v1+json\"}, " LAYERS_OF(
+         "application/vnd.example.blob") "}",
+     NULL, INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT},
+    {"{\"mediaType\": " OCI_MANIFEST ", \"config\": {\"mediaType\": "
+     "\"Application/JSON\"}, " LAYERS_OF("application/vnd.example.blob") "}",
+     NULL, INSPECTOR_KIND_ARTIFACT},
+    {"{\"mediaType\": " OCI_MANIFEST ", " OCI_CONFIG ", " LAYERS_OF(
+         "application/vnd.docker.image.rootfs.diff.tar") "}",
+     NULL, INSPECTOR_KIND_IMAGE},
     {"{\"mediaType\": " OCI_MANIFEST ", \"config\": {\"mediaType\": "
      "\"application/vnd.cncf.helm.config.v1+json\"}, " LAYERS_OF(
          "application/vnd.cncf.helm.chart.content.v1.tar+gzip") "}",
