@@ -275,7 +275,9 @@ struct java_text {
 static int
 text_append(struct java_text *text, const void *block, size_t len)
 {
-    if (text->too_large)
+    /* libarchive may hand over an empty block with a NULL pointer, which
+     * memcpy must not see. */
+    if (text->too_large || len == 0)
         return 0;
     if (len > JAVA_TEXT_FILE_MAX - text->len) {
         text->too_large = true;

@@ -575,7 +575,7 @@ content_read(struct layer_scan *scan, size_t len, struct pg_error **err)
         }
         if (scan_check_bytes(scan, err) < 0)
             return -1;
-        if (offset >= 0 && (uint64_t)offset < len) {
+        if (size > 0 && offset >= 0 && (uint64_t)offset < len) {
             size_t room = len - (size_t)offset;
 
             memcpy(scan->content + offset, block, size < room ? size : room);
@@ -643,6 +643,10 @@ elf_sniff_feed(struct elf_sniff *sniff, const char *path,
                const unsigned char *block, size_t size)
 {
     size_t used = 0;
+
+    /* An empty block may come with a NULL pointer. */
+    if (size == 0)
+        return 0;
 
     if (sniff->decided) {
         if (sniff->go != NULL)

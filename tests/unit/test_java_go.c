@@ -131,17 +131,21 @@ archive_add(struct archive *a, const struct member *m)
     archive_entry_free(entry);
 }
 
-/* Writes a zip archive (deflate) or a plain tar layer of members. */
+/* Writes a zip archive (compression "deflate" or "store") or, when
+ * compression is NULL, a plain tar layer of members. */
 static struct bytes
-archive_build(bool zip, const struct member *members, size_t n)
+archive_build_as(const char *compression, const struct member *members,
+                 size_t n)
 {
     struct bytes out = {0};
     struct archive *a = archive_write_new();
 
-    if (zip) {
+    if (compression != NULL) {
+        char option[64];
+
+        snprintf(option, sizeof(option), "compression=%s", compression);
         ck_assert_int_eq(archive_write_set_format_zip(a), ARCHIVE_OK);
-        ck_assert_int_eq(archive_write_set_options(a, "compression=deflate"),
-                         ARCHIVE_OK);
+        ck_assert_int_eq(archive_write_set_options(a, option), ARCHIVE_OK);
     } else {
         ck_assert_int_eq(archive_write_set_format_pax_restricted(a),
                          ARCHIVE_OK);
@@ -154,6 +158,13 @@ archive_build(bool zip, const struct member *members, size_t n)
     ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
     archive_write_free(a);
     return out;
+}
+
+/* Writes a zip archive (deflate) or a plain tar layer of members. */
+static struct bytes
+archive_build(bool zip, const struct member *members, size_t n)
+{
+    return archive_build_as(zip ? "deflate" : NULL, members, n);
 }
 
 static struct member
@@ -428,6 +439,29 @@ END_TEST
 
 /* A jar without pom.properties is named by its manifest, whose lines
  * are continued after 72 bytes with a leading space. */
+/* Stored entries end with an empty block whose pointer is NULL, which
+ * must never reach memcpy (the sanitizer build aborted on it). */
+START_TEST(jar_stored_entries)
+{
+    struct member jar_members[] = {
+        member_text("META-INF/MANIFEST.MF",
+                    "Manifest-Version: 1.0\n"
+                    "Implementation-Title: stored\n"
+                    "Implementation-Version: 1.1\n"),
+        member_text("META-INF/empty.txt", ""),
+    };
+    struct bytes jar = archive_build_as("store", jar_members, 2);
+    struct member layer_members[] = {member_bytes("opt/app/stored.jar", &jar)};
+    json_t *findings = layer_findings(layer_members, 1, &default_options);
+    json_t *package = package_find(findings, "stored", "1.1");
+
+    ck_assert_ptr_nonnull(package);
+    ck_assert_str_eq(text_at(package, "path"), "opt/app/stored.jar");
+    json_decref(findings);
+    free(jar.data);
+}
+END_TEST
+
 START_TEST(jar_manifest_only)
 {
     static const char bundle[] =
@@ -1079,6 +1113,7 @@ main(void)
     tcase_add_test(java, war_nested_jars);
     tcase_add_test(java, jar_pom_properties_syntax);
     tcase_add_test(java, jar_manifest_only);
+    tcase_add_test(java, jar_stored_entries);
     tcase_add_test(java, jar_truncated);
     tcase_add_test(java, jar_bomb_ratio);
     tcase_add_test(java, jar_bomb_bytes);
