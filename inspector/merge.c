@@ -678,7 +678,8 @@ collect_findings(json_t *out, const json_t *findings, const char *key,
         if (copy == NULL ||
             set_new(copy, "layer", json_integer((json_int_t)layer), err) < 0 ||
             (rule == KEEP_WITH_PRESENT &&
-             set_new(copy, "present", json_boolean(visible), err) < 0) ||
+             (set_new(copy, "present", json_boolean(visible), err) < 0 ||
+              set_new(copy, "source", json_string("layer"), err) < 0)) ||
             append_new(out, copy, err) < 0) {
             if (copy == NULL)
                 set_memory_error(err);

@@ -1493,6 +1493,11 @@ add_secret_text(struct text *text, const json_t *finding)
     char numbers[96];
 
     text_add(text, json_string_value(json_object_get(finding, "rule")));
+    if (json_is_null(json_object_get(finding, "layer"))) {
+        /* A finding in the image config has no file, layer or line. */
+        text_add(text, " in the image config");
+        return;
+    }
     text_add(text, " in ");
     if (json_is_string(path))
         text_append(text, json_string_value(path), json_string_length(path));

@@ -727,6 +727,12 @@ inspect_image(struct image *image, struct pg_error **err)
     document = inspector_build_document(image->digest, image->manifest, config,
                                         config_len, listings, n,
                                         image->reference, err);
+    if (document != NULL &&
+        inspector_document_scan_config(document, config, config_len,
+                                       &image->options, err) < 0) {
+        json_decref(document);
+        document = NULL;
+    }
 out:
     for (size_t i = 0; listings != NULL && i < done; i++)
         json_decref(listings[i]);

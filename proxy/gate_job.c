@@ -606,6 +606,16 @@ build_document(struct gate_job *job)
                                         listings, job->n_layers,
                                         job->reference, &err);
     free(listings);
+    if (document != NULL) {
+        struct inspector_options options = layer_options(job->gate);
+
+        if (inspector_document_scan_config(document, job->config_bytes,
+                                           job->config_len, &options,
+                                           &err) < 0) {
+            json_decref(document);
+            document = NULL;
+        }
+    }
     if (document != NULL)
         document_add_lineage(job, document);
     if (document == NULL && err != NULL)

@@ -5,10 +5,12 @@ the repository. Whiteouts hide a file from the container, but the layer
 that added it is still served to every client, so the secret still leaks.
 """
 
+import json
 import secrets as random_source
 import string
 
 from pgtest import images
+from pgtest.stored import stored_document
 
 NAME = "team/secretive"
 RULE_MESSAGE = "image contains a secret"
@@ -78,3 +80,37 @@ def test_key_shaped_text_that_is_not_a_key_is_allowed(registry, pullgate):
 
     assert response.status_code == 200
     assert response.content == image.data
+
+
+def test_key_in_the_config_is_denied_and_redacted(registry, pullgate):
+    key = access_key_id()
+    image = images.image(
+        [{"srv/app/run": images.File(b"#!/bin/sh\n", mode=0o755)}],
+        env=[f"DEPLOY_ID={key}", "PATH=/usr/bin"],
+    )
+    images.push(registry.url, NAME, "config", image)
+    proxy = pullgate(upstreams={"docker.io": registry.url})
+
+    response = images.get_manifest(proxy.url, NAME, "config")
+
+    assert response.status_code == 403
+    assert response.json()["errors"][0]["message"] == denial_message(
+        image, "aws-access-key-id in the image config"
+    )
+    document = stored_document(proxy, image.digest)
+    assert document["config"]["env"] == [
+        {"name": "DEPLOY_ID", "value": "<redacted>"},
+        {"name": "PATH", "value": "/usr/bin"},
+    ]
+    assert document["secrets"] == [
+        {
+            "rule": "aws-access-key-id",
+            "source": "config",
+            "path": "",
+            "layer": None,
+            "line": 0,
+            "present": True,
+        }
+    ]
+    assert key not in json.dumps(document)
+    assert key not in proxy.log_text()

@@ -1256,6 +1256,81 @@ build_sample_document(void)
     return document;
 }
 
+/* ---- secrets in the image config ---- */
+
+/* Writes prefix and then count characters cycling through a-z and 0-9,
+ * so that no token-shaped literal sits in the source. */
+static void
+token_build(char *out, size_t size, const char *prefix, size_t count)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    size_t len = strlen(prefix);
+
+    ck_assert_uint_lt(len + count, size);
+    memcpy(out, prefix, len);
+    for (size_t i = 0; i < count; i++)
+        out[len + i] = alphabet[(i * 7) % 36];
+    out[len + count] = '\0';
+}
+
+START_TEST(config_secrets_reported_and_redacted)
+{
+    char npm[64], github[64], config[1024];
+    json_t *manifest = parse(document_manifest);
+    json_t *layers[2] = {parse(document_layer0), parse(document_layer1)};
+    struct pg_error *err = NULL;
+    json_t *document, *section, *secrets;
+    char *text;
+
+    token_build(npm, sizeof(npm), "npm_", 36);
+    token_build(github, sizeof(github), "ghp_", 36);
+    snprintf(config, sizeof(config),
+             "{\"os\": \"linux\", \"architecture\": \"amd64\", "
+             "\"config\": {\"Labels\": {\"ci\": \"%s\", \"team\": \"web\"}, "
+             "\"Cmd\": [\"serve\", \"%s\"]}, "
+             "\"rootfs\": {\"type\": \"layers\", "
+             "\"diff_ids\": [\"sha256:d0\", \"sha256:d1\"]}, "
+             "\"history\": [{\"created_by\": \"RUN echo %s > /etc/ci\"}]}",
+             npm, github, npm);
+    document = inspector_build_document("sha256:m", manifest, config,
+                                        strlen(config), layers, 2, NULL, &err);
+    ck_assert_ptr_nonnull(document);
+
+    ck_assert_int_eq(inspector_document_scan_config(document, config,
+                                                    strlen(config), NULL,
+                                                    &err),
+                     0);
+    section = json_object_get(document, "config");
+    ck_assert_str_eq(str_at(json_object_get(section, "labels"), "ci"),
+                     "<redacted>");
+    ck_assert_str_eq(str_at(json_object_get(section, "labels"), "team"),
+                     "web");
+    ck_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(section, "cmd"), 1)),
+        "<redacted>");
+    ck_assert_str_eq(
+        str_at(json_array_get(json_object_get(section, "history"), 0),
+               "created_by"),
+        "<redacted>");
+    secrets = json_object_get(document, "secrets");
+    ck_assert_uint_eq(json_array_size(secrets), 2);
+    ck_assert_str_eq(str_at(json_array_get(secrets, 0), "source"), "config");
+    ck_assert(json_is_null(json_object_get(json_array_get(secrets, 0),
+                                           "layer")));
+    ck_assert_int_eq(
+        int_at(json_object_get(document, "summary"), "secrets"), 2);
+    text = json_dumps(document, 0);
+    ck_assert_ptr_null(strstr(text, npm));
+    ck_assert_ptr_null(strstr(text, github));
+
+    free(text);
+    json_decref(document);
+    json_decref(layers[1]);
+    json_decref(layers[0]);
+    json_decref(manifest);
+}
+END_TEST
+
 START_TEST(document_header)
 {
     json_t *document = build_sample_document();
@@ -3492,6 +3567,7 @@ document_tcase(void)
     tcase_add_test(tc, depth_over_max);
     tcase_add_test(tc, depth_ignores_strings);
     tcase_add_test(tc, document_header);
+    tcase_add_test(tc, config_secrets_reported_and_redacted);
     tcase_add_test(tc, document_platform);
     tcase_add_test(tc, document_config_fields);
     tcase_add_test(tc, document_env_redaction);

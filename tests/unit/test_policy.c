@@ -335,6 +335,25 @@ START_TEST(secrets_fires)
 }
 END_TEST
 
+/* A finding in the image config has no file, layer or line. */
+START_TEST(secrets_in_config)
+{
+    static const struct finding denied[] = {
+        {"no-keys", "image contains a secret: aws-access-key-id in the "
+                    "image config"},
+    };
+    struct policy *policy = parse_ok(secrets_policy);
+    json_t *verdict = evaluate(
+        policy, "{\"kind\": \"image\", \"secrets\": ["
+                "{\"rule\": \"aws-access-key-id\", \"source\": \"config\","
+                " \"path\": \"\", \"layer\": null, \"line\": 0,"
+                " \"present\": true}]}");
+
+    check_verdict(verdict, policy, "deny", denied, COUNT(denied), NULL, 0);
+    policy_free(policy);
+}
+END_TEST
+
 START_TEST(secrets_no_match)
 {
     struct policy *policy = parse_ok(secrets_policy);
@@ -1434,6 +1453,7 @@ policy_suite(void)
     TCase *source = tcase_create("source");
 
     tcase_add_test(secrets, secrets_fires);
+    tcase_add_test(secrets, secrets_in_config);
     tcase_add_test(secrets, secrets_no_match);
     tcase_add_test(secrets, secrets_star_and_path_findings);
     tcase_add_test(secrets, secrets_more_than_listed);
