@@ -1532,6 +1532,18 @@ resolve(struct remote *r, struct image *image, const char *ref,
         snprintf(shown, sizeof(shown), "docker-archive:%s", ref);
         return resolve_archive(image, ref, shown, err);
     }
+    /* A mistyped path must not turn into a request to the default
+     * upstream: no registry reference starts with '/' or '.', and image
+     * archives end in .tar. */
+    size_t len = strlen(ref);
+
+    if (ref[0] == '/' || ref[0] == '.' ||
+        (len >= 4 && strcmp(ref + len - 4, ".tar") == 0)) {
+        pg_error_set(err, 404, PG_ERR_NAME_UNKNOWN,
+                     "no such file or directory; give an existing OCI layout "
+                     "directory or image archive, or a registry reference");
+        return -1;
+    }
     return remote_resolve(r, image, ref, err);
 }
 

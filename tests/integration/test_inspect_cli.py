@@ -375,3 +375,25 @@ def test_layout_index_with_invalid_digest_exits_1(
         f"pullgate: cannot read image oci:{root}: a manifest descriptor is "
         "not a descriptor with a sha256 or sha512 digest and a size\n"
     )
+
+
+@pytest.mark.parametrize("name", ["missing-dir", "missing.tar", "./missing"])
+def test_missing_path_is_not_sent_upstream(pullgate_bin, tmp_path, name):
+    ref = name if name.startswith("./") else str(tmp_path / name)
+    if name == "missing.tar":
+        ref = "missing.tar"
+
+    result = subprocess.run(
+        [str(pullgate_bin), "inspect", ref],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"pullgate: cannot read image {ref}: no such file or directory; give "
+        "an existing OCI layout directory or image archive, or a registry "
+        "reference\n"
+    )
