@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -84,10 +85,39 @@ media_type_in(const char *media_type, const char *const *list)
     return false;
 }
 
+/*
+ * Base types of layers that containerd unpacks whatever follows them: it
+ * reads "application/vnd.oci.image.layer.v1.tar+foo+gzip" as the base
+ * type and a list of suffixes, and detects the compression from the
+ * bytes when it does not know a suffix.
+ */
+static const char *const tar_layer_base_types[] = {
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.docker.image.rootfs.diff.tar",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar",
+    NULL,
+};
+
 bool
 inspector_is_tar_layer(const char *media_type)
 {
-    return media_type_in(media_type, tar_layer_media_types);
+    size_t len;
+
+    if (media_type == NULL)
+        return false;
+    if (media_type_in(media_type, tar_layer_media_types))
+        return true;
+
+    /* The base type ends at the first '+', ';' or space. Case is ignored,
+     * so that no spelling of a tar layer escapes inspection. */
+    len = strcspn(media_type, "+; \t");
+    for (size_t i = 0; tar_layer_base_types[i] != NULL; i++) {
+        if (strlen(tar_layer_base_types[i]) == len &&
+            strncasecmp(tar_layer_base_types[i], media_type, len) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* Returns true when a runtime would read a config of media_type as an
@@ -241,8 +271,11 @@ inspector_blob_is_tar(const char *path, struct pg_error **err)
                      "out of memory while reading a blob");
         return -1;
     }
+    /* Every compression a runtime detects from the bytes. */
     archive_read_support_filter_gzip(archive);
     archive_read_support_filter_zstd(archive);
+    archive_read_support_filter_bzip2(archive);
+    archive_read_support_filter_xz(archive);
     archive_read_support_format_tar(archive);
     archive_read_support_format_gnutar(archive);
 

@@ -961,16 +961,21 @@ layer_archive_open(struct layer_scan *scan, struct pg_error **err)
     }
 
     /* Each call returns ARCHIVE_WARN when libarchive was built without
-     * the library and would run an external program instead. */
+     * the library and would run an external program instead. bzip2 and
+     * xz are read too, because moby and containers/storage detect them
+     * from a layer's bytes whatever its media type says. */
     if (archive_read_support_format_tar(archive) != ARCHIVE_OK ||
         archive_read_support_filter_gzip(archive) != ARCHIVE_OK ||
         archive_read_support_filter_zstd(archive) != ARCHIVE_OK ||
+        archive_read_support_filter_bzip2(archive) != ARCHIVE_OK ||
+        archive_read_support_filter_xz(archive) != ARCHIVE_OK ||
         archive_read_support_filter_none(archive) != ARCHIVE_OK) {
         const char *reason = archive_error_string(archive);
 
         pg_error_set(err, 500, PG_ERR_INTERNAL,
-                     "%s cannot read tar, gzip and zstd by itself (%s); "
-                     "install a libarchive built with zlib and libzstd",
+                     "%s cannot read tar, gzip, zstd, bzip2 and xz by itself "
+                     "(%s); install a libarchive built with zlib, libzstd, "
+                     "libbz2 and liblzma",
                      archive_version_string(),
                      reason != NULL ? reason : "no reason given");
         archive_read_free(archive);

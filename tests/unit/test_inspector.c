@@ -418,8 +418,20 @@ START_TEST(classify_tar_layer_types)
     ck_assert(inspector_is_tar_layer(
         "application/vnd.docker.image.rootfs.diff.tar.gzip"));
     ck_assert(!inspector_is_tar_layer("application/vnd.in-toto+json"));
-    ck_assert(!inspector_is_tar_layer(
+    /* containerd unpacks any suffix after a tar base type. */
+    ck_assert(inspector_is_tar_layer(
         "application/vnd.oci.image.layer.v1.tar+gzip+extra"));
+    ck_assert(inspector_is_tar_layer(
+        "application/vnd.oci.image.layer.v1.tar+foo+gzip"));
+    ck_assert(inspector_is_tar_layer(
+        "application/vnd.oci.image.layer.v1.tar+bzip2"));
+    ck_assert(inspector_is_tar_layer(
+        "application/vnd.docker.image.rootfs.diff.tar+x"));
+    ck_assert(inspector_is_tar_layer(
+        "APPLICATION/VND.OCI.IMAGE.LAYER.V1.TAR+GZIP"));
+    ck_assert(!inspector_is_tar_layer("application/vnd.oci.image.layer.v1"));
+    ck_assert(!inspector_is_tar_layer(
+        "application/vnd.oci.image.layer.v1.tarball"));
     ck_assert(!inspector_is_tar_layer(NULL));
 }
 END_TEST
