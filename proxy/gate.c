@@ -346,7 +346,7 @@ request_allow_blobs(struct gate_request *request, const char *outcome,
     gate_scope(request->upstream, request->repository, job->scope,
                sizeof(job->scope));
     snprintf(job->policy_digest, sizeof(job->policy_digest), "%s",
-             policy_digest(gate->policy));
+             gate_verdict_key(gate));
 
     found = cache_blob_allowed(gate->cache, request->digest,
                                job->policy_digest, job->scope, &err);
@@ -604,7 +604,7 @@ process_manifest(struct gate_request *request, const char *content_type)
     }
 
     found = cache_verdict_get(gate->cache, request->digest,
-                              policy_digest(gate->policy), &verdict, &err);
+                              gate_verdict_key(gate), &verdict, &err);
     if (found < 0)
         goto fail;
     if (found == 1) {
@@ -919,6 +919,41 @@ reader_thread_count(const struct config *cfg)
     return cpus > 1024 ? 2048 : (unsigned)cpus * 2;
 }
 
+/* Sets gate->verdict_key from the policy digest and the inspector
+ * version. Returns 0, or -1 when OpenSSL fails. */
+static int
+verdict_key_init(struct gate *gate, struct pg_error **err)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    char text[PG_DIGEST_MAX + 64];
+    int len;
+
+    len = snprintf(text, sizeof(text), "%s inspector %s",
+                   policy_digest(gate->policy), INSPECTOR_VERSION);
+    if (len < 0 || (size_t)len >= sizeof(text) ||
+        EVP_Digest(text, (size_t)len, md, &md_len, EVP_sha256(), NULL) != 1 ||
+        md_len != 32) {
+        pg_error_set(err, 500, PG_ERR_INTERNAL,
+                     "cannot compute the verdict key with OpenSSL");
+        return -1;
+    }
+    memcpy(gate->verdict_key, "sha256:", 7);
+    for (unsigned int i = 0; i < md_len; i++) {
+        gate->verdict_key[7 + 2 * i] = hex[md[i] >> 4];
+        gate->verdict_key[7 + 2 * i + 1] = hex[md[i] & 0x0f];
+    }
+    gate->verdict_key[7 + 2 * md_len] = '\0';
+    return 0;
+}
+
+const char *
+gate_verdict_key(const struct gate *gate)
+{
+    return gate->verdict_key;
+}
+
 struct gate *
 gate_new(struct event_base *base, const struct config *cfg,
          struct upstream_client *upstreams, struct blobfetch *fetches,
@@ -939,6 +974,10 @@ gate_new(struct event_base *base, const struct config *cfg,
     gate->workers = workers;
     gate->cache = cache;
     gate->policy = policy;
+    if (verdict_key_init(gate, err) < 0) {
+        free(gate);
+        return NULL;
+    }
     gate->secrets = inspector_secrets_new(cfg->inspector.secret_rules,
                                           cfg->inspector.n_secret_rules, err);
     if (gate->secrets == NULL) {

@@ -85,4 +85,12 @@ void gate_scope(const struct config_upstream *upstream,
 
 void gate_result_free(struct gate_result *result);
 
+/*
+ * Returns the digest that stored verdicts and blob permissions are kept
+ * under: SHA-256 over the policy digest and the inspector version. A new
+ * inspector finds what the old one missed, so its verdicts must not be
+ * served from records that an older pullgate wrote with the same policy.
+ */
+const char *gate_verdict_key(const struct gate *gate);
+
 #endif

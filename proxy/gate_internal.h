@@ -25,6 +25,9 @@ struct gate {
     struct workers *readers;
     /* The built-in and configured secret rules, compiled once. */
     struct inspector_secrets *secrets;
+    /* Keys verdicts and blob permissions: the policy digest and the
+     * inspector version together (gate_verdict_key). */
+    char verdict_key[PG_DIGEST_MAX + 1];
     struct cache *cache;
     const struct policy *policy;
     struct gate_job *jobs;         /* inspections under way */

@@ -637,7 +637,7 @@ artifact_verdict(const struct policy *policy)
 static int
 allow_blobs(struct gate_job *job, struct pg_error **err)
 {
-    const char *pdigest = policy_digest(job->gate->policy);
+    const char *pdigest = gate_verdict_key(job->gate);
     char scope[PG_NAME_MAX + 300];
 
     if (job->slots == NULL || (job->invalid != NULL && !job->artifact))
@@ -688,8 +688,8 @@ evaluate_run(void *arg)
         goto out;
     /* The verdict is written last: once it exists, requests are served
      * from it without this job, so the blob permissions must be there. */
-    cache_verdict_put(cache, job->digest, policy_digest(policy), job->verdict,
-                      &job->store_err);
+    cache_verdict_put(cache, job->digest, gate_verdict_key(job->gate),
+                      job->verdict, &job->store_err);
 out:
     json_decref(document);
 }

@@ -281,7 +281,7 @@ handle_blob(struct exchange *ex)
     gate_scope(ex->route.upstream, ex->route.repository, scope,
                sizeof(scope));
     allowed = cache_blob_allowed(deps->cache, ex->route.reference,
-                                 policy_digest(deps->policy), scope, &err);
+                                 gate_verdict_key(deps->gate), scope, &err);
     if (allowed < 0) {
         respond_error_free(ex, err);
         return;
