@@ -1,140 +1,220 @@
 /*
- * Secrets in the image config: the environment, labels, entrypoint, cmd
- * and history of an image are as readable as its files, and a key passed
- * with ENV or as a build argument is a common way to leak one. The
- * config blob is scanned with the same rules as text files, and every
- * string of the document's config section that holds a match is
+ * Secrets in the image config and the manifest: the environment, labels,
+ * entrypoint, cmd and history of an image, and its annotations, are as
+ * readable as its files, and a key passed with ENV or as a build argument
+ * is a common way to leak one. Every string of the parsed config and of
+ * the annotations, member names included, is scanned with the rules that
+ * scan text files, after JSON escapes are decoded, so "\n" or "\u0041"
+ * hide nothing. Every string of the document that contains a match is then
  * replaced, so the document never repeats the secret it reports.
  */
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "config/limits.h"
 #include "inspector/catalog.h"
 #include "inspector/document_internal.h"
 #include "inspector/inspector.h"
 
 #define REDACTED_VALUE "<redacted>"
 
-/* Returns 1 when text matches a secret rule, 0 when it does not, -1 when
- * memory is short. */
-static int
-text_has_secret(const char *text, size_t len,
-                const struct inspector_options *options)
-{
-    struct catalog_ctx ctx = {.findings = json_object(), .options = options};
-    int rc;
+/* The state of one walk over JSON values: the rules found so far. */
+struct config_scan {
+    const struct inspector_options *options;
+    json_t *rules; /* {rule name: true} for every rule that matched */
+    bool memory_short;
+};
 
-    if (ctx.findings == NULL)
-        return -1;
-    rc = secrets_scan(&ctx, "", (const unsigned char *)text, len);
-    if (rc == 0)
-        rc = json_array_size(json_object_get(ctx.findings, "secrets")) > 0;
+/*
+ * Scans one decoded string. Returns true when a rule matched, and adds
+ * the rules that matched to scan->rules.
+ */
+static bool
+scan_text(struct config_scan *scan, const char *text, size_t len)
+{
+    struct catalog_ctx ctx = {.findings = json_object(),
+                              .options = scan->options};
+    const json_t *finding;
+    bool found = false;
+    size_t i;
+
+    if (ctx.findings == NULL ||
+        secrets_scan(&ctx, "", (const unsigned char *)text, len) < 0) {
+        scan->memory_short = true;
+        json_decref(ctx.findings);
+        return false;
+    }
+    json_array_foreach(json_object_get(ctx.findings, "secrets"), i, finding)
+    {
+        const char *rule = json_string_value(json_object_get(finding, "rule"));
+
+        found = true;
+        if (rule != NULL &&
+            json_object_set_new(scan->rules, rule, json_true()) < 0)
+            scan->memory_short = true;
+    }
     json_decref(ctx.findings);
-    return rc;
+    return found;
 }
 
-/* Replaces the string *value when it contains a secret. Returns 0 or -1. */
-static int
-redact_string(json_t *value, const struct inspector_options *options)
-{
-    int found;
-
-    if (!json_is_string(value))
-        return 0;
-    found = text_has_secret(json_string_value(value), json_string_length(value),
-                            options);
-    if (found <= 0)
-        return found;
-    return json_string_set(value, REDACTED_VALUE);
-}
-
-/* Redacts member key of every object in the array list. */
-static int
-redact_each_member(json_t *list, const char *key,
-                   const struct inspector_options *options)
-{
-    json_t *item;
-    size_t i;
-
-    json_array_foreach(list, i, item)
-    {
-        if (redact_string(json_object_get(item, key), options) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Redacts every string of the array list. */
-static int
-redact_each_string(json_t *list, const struct inspector_options *options)
-{
-    json_t *item;
-    size_t i;
-
-    json_array_foreach(list, i, item)
-    {
-        if (redact_string(item, options) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Redacts the values of the config section that may carry a secret. */
-static int
-redact_config_section(json_t *section, const struct inspector_options *options)
+/* Scans every string of value, member names included. JSON read from the
+ * network was checked against PG_JSON_MAX_DEPTH, which bounds the
+ * recursion. */
+static void
+scan_value(struct config_scan *scan, const json_t *value, int depth)
 {
     const char *name;
-    json_t *value;
-
-    json_object_foreach(json_object_get(section, "labels"), name, value)
-    {
-        if (redact_string(value, options) < 0)
-            return -1;
-    }
-    if (redact_each_member(json_object_get(section, "env"), "value", options) <
-            0 ||
-        redact_each_string(json_object_get(section, "entrypoint"), options) <
-            0 ||
-        redact_each_string(json_object_get(section, "cmd"), options) < 0 ||
-        redact_each_member(json_object_get(section, "history"), "created_by",
-                           options) < 0 ||
-        redact_each_member(json_object_get(section, "dockerfile"), "value",
-                           options) < 0 ||
-        redact_string(json_object_get(section, "working_dir"), options) < 0 ||
-        redact_string(json_object_get(section, "user"), options) < 0)
-        return -1;
-    return 0;
-}
-
-/* Appends the findings of the config blob to the document's secrets and
- * updates the summary's count. Returns 0 or -1. */
-static int
-add_config_findings(json_t *document, const json_t *found)
-{
-    json_t *secrets = json_object_get(document, "secrets");
-    json_t *summary = json_object_get(document, "summary");
-    const json_t *finding;
+    json_t *member;
     size_t i;
 
-    json_array_foreach(json_object_get(found, "secrets"), i, finding)
+    if (depth > PG_JSON_MAX_DEPTH)
+        return;
+    if (json_is_string(value)) {
+        scan_text(scan, json_string_value(value), json_string_length(value));
+    } else if (json_is_object(value)) {
+        json_object_foreach((json_t *)value, name, member)
+        {
+            scan_text(scan, name, strlen(name));
+            scan_value(scan, member, depth + 1);
+        }
+    } else if (json_is_array(value)) {
+        json_array_foreach(value, i, member)
+        {
+            scan_value(scan, member, depth + 1);
+        }
+    }
+}
+
+/* Renames the members of object whose names contain a secret to
+ * "<redacted>", "<redacted>-2" and so on, keeping their values. */
+static void
+redact_member_names(struct config_scan *scan, json_t *object)
+{
+    const char *name;
+    json_t *member;
+    void *tmp;
+    size_t renamed = 0;
+
+    json_object_foreach_safe(object, tmp, name, member)
     {
-        json_t *item = json_pack("{s:O, s:s, s:s, s:n, s:I, s:b}", "rule",
-                                 json_object_get(finding, "rule"), "source",
-                                 "config", "path", "", "layer", "line",
+        char replacement[32];
+
+        if (!scan_text(scan, name, strlen(name)))
+            continue;
+        renamed++;
+        if (renamed == 1)
+            snprintf(replacement, sizeof(replacement), "%s", REDACTED_VALUE);
+        else
+            snprintf(replacement, sizeof(replacement), "%s-%zu", REDACTED_VALUE,
+                     renamed);
+        json_incref(member);
+        json_object_del(object, name);
+        if (json_object_set_new(object, replacement, member) < 0)
+            scan->memory_short = true;
+    }
+}
+
+/* Replaces every string of value that contains a secret, and renames such
+ * members. */
+static void
+redact_value(struct config_scan *scan, json_t *value, int depth)
+{
+    const char *name;
+    json_t *member;
+    size_t i;
+
+    if (depth > PG_JSON_MAX_DEPTH)
+        return;
+    if (json_is_object(value)) {
+        redact_member_names(scan, value);
+        json_object_foreach(value, name, member)
+        {
+            if (json_is_string(member)) {
+                if (scan_text(scan, json_string_value(member),
+                              json_string_length(member)) &&
+                    json_string_set(member, REDACTED_VALUE) < 0)
+                    scan->memory_short = true;
+            } else {
+                redact_value(scan, member, depth + 1);
+            }
+        }
+    } else if (json_is_array(value)) {
+        json_array_foreach(value, i, member)
+        {
+            if (json_is_string(member)) {
+                if (scan_text(scan, json_string_value(member),
+                              json_string_length(member)) &&
+                    json_string_set(member, REDACTED_VALUE) < 0)
+                    scan->memory_short = true;
+            } else {
+                redact_value(scan, member, depth + 1);
+            }
+        }
+    }
+}
+
+/* Appends one finding per rule in rules, with source, to the document's
+ * secrets. Returns 0 or -1. */
+static int
+add_findings(json_t *secrets, const json_t *rules, const char *source)
+{
+    const char *rule;
+    json_t *unused;
+
+    json_object_foreach((json_t *)rules, rule, unused)
+    {
+        json_t *item = json_pack("{s:s, s:s, s:s, s:n, s:I, s:b}", "rule", rule,
+                                 "source", source, "path", "", "layer", "line",
                                  (json_int_t)0, "present", true);
 
         if (item == NULL || json_array_append_new(secrets, item) < 0)
             return -1;
     }
-    if (json_is_object(summary) &&
-        json_object_set_new(
-            summary, "secrets",
-            json_integer((json_int_t)json_array_size(secrets))) < 0)
-        return -1;
     return 0;
+}
+
+/* Finds the rules that match in value and records them with source.
+ * Returns 0 or -1. */
+static int
+find_secrets(json_t *secrets, const json_t *value, const char *source,
+             const struct inspector_options *options)
+{
+    struct config_scan scan = {.options = options, .rules = json_object()};
+    int rc = -1;
+
+    if (scan.rules == NULL)
+        return -1;
+    scan_value(&scan, value, 0);
+    if (!scan.memory_short)
+        rc = add_findings(secrets, scan.rules, source);
+    json_decref(scan.rules);
+    return rc;
+}
+
+/* Redacts the sections of the document that come from the config and the
+ * manifest. Returns 0 or -1. */
+static int
+redact_document(json_t *document, const struct inspector_options *options)
+{
+    struct config_scan scan = {.options = options, .rules = json_object()};
+    json_t *manifest = json_object_get(document, "manifest");
+    static const char *const sections[] = {"config", "platform", "base_image",
+                                           NULL};
+    int rc = 0;
+
+    if (scan.rules == NULL)
+        return -1;
+    for (size_t i = 0; sections[i] != NULL; i++)
+        redact_value(&scan, json_object_get(document, sections[i]), 0);
+    redact_value(&scan, json_object_get(manifest, "annotations"), 0);
+    if (scan.memory_short)
+        rc = -1;
+    json_decref(scan.rules);
+    return rc;
 }
 
 int
@@ -143,27 +223,31 @@ inspector_document_scan_config(json_t *document, const char *config_bytes,
                                const struct inspector_options *options,
                                struct pg_error **err)
 {
-    struct catalog_ctx ctx = {.findings = json_object(), .options = options};
     json_t *secrets = json_object_get(document, "secrets");
-    /* The scanner expects a NUL byte after the text, which a blob read
-     * into memory need not have. */
-    char *text = malloc(config_len + 1);
+    json_t *summary = json_object_get(document, "summary");
+    json_t *manifest = json_object_get(document, "manifest");
+    json_t *config = json_loadb(config_bytes, config_len, 0, NULL);
     int rc = -1;
 
-    if (ctx.findings == NULL || text == NULL || !json_is_array(secrets))
+    /* The builder parsed the same bytes already, so a parse failure here
+     * means memory is short. */
+    if (config == NULL || !json_is_array(secrets))
         goto out;
-    memcpy(text, config_bytes, config_len);
-    text[config_len] = '\0';
-    if (secrets_scan(&ctx, "", (const unsigned char *)text, config_len) < 0 ||
-        add_config_findings(document, ctx.findings) < 0 ||
-        redact_config_section(json_object_get(document, "config"), options) < 0)
+    if (find_secrets(secrets, config, "config", options) < 0 ||
+        find_secrets(secrets, json_object_get(manifest, "annotations"),
+                     "manifest", options) < 0 ||
+        redact_document(document, options) < 0)
+        goto out;
+    if (json_is_object(summary) &&
+        json_object_set_new(
+            summary, "secrets",
+            json_integer((json_int_t)json_array_size(secrets))) < 0)
         goto out;
     rc = 0;
 
 out:
     if (rc < 0)
         set_memory_error(err);
-    free(text);
-    json_decref(ctx.findings);
+    json_decref(config);
     return rc;
 }

@@ -176,15 +176,16 @@ json_t *inspector_artifact_document(const char *manifest_digest,
                                     const json_t *reference);
 
 /*
- * Scans the image config blob (config_bytes, config_len) with the secret
- * rules of options (the built-in ones when options or its rules are
- * NULL). Each finding is added to the document's "secrets" as {"rule",
- * "source": "config", "path": "", "layer": null, "line": 0, "present":
- * true}, and every string of the document's "config" section that holds
- * a secret (an env or label value, an entrypoint or cmd argument, a
- * history or Dockerfile line) is replaced by "<redacted>". Call it once on
- * a document from inspector_build_document. Returns 0, or -1 with 503
- * when memory is short.
+ * Scans every string of the image config blob (config_bytes, config_len)
+ * and of the manifest's annotations, member names included, with the
+ * secret rules of options (the built-in ones when options or its rules
+ * are NULL). Each rule that matches is added to the document's "secrets"
+ * once per source as {"rule", "source": "config" or "manifest", "path":
+ * "", "layer": null, "line": 0, "present": true}, and every string of the
+ * document's "config", "platform" and "base_image" sections and of
+ * "manifest"."annotations" that contains a secret is replaced by
+ * "<redacted>". Call it once on a document from inspector_build_document.
+ * Returns 0, or -1 with 503 when memory is short.
  */
 int inspector_document_scan_config(json_t *document, const char *config_bytes,
                                    size_t config_len,

@@ -1494,8 +1494,14 @@ add_secret_text(struct text *text, const json_t *finding)
 
     text_add(text, json_string_value(json_object_get(finding, "rule")));
     if (json_is_null(json_object_get(finding, "layer"))) {
-        /* A finding in the image config has no file, layer or line. */
-        text_add(text, " in the image config");
+        /* A finding in the image config or the manifest's annotations
+         * has no file, layer or line. */
+        const char *source =
+            json_string_value(json_object_get(finding, "source"));
+
+        text_add(text, source != NULL && strcmp(source, "manifest") == 0
+                           ? " in the image manifest"
+                           : " in the image config");
         return;
     }
     text_add(text, " in ");

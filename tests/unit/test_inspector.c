@@ -1343,6 +1343,72 @@ START_TEST(config_secrets_reported_and_redacted)
 }
 END_TEST
 
+/* Keys that JSON escapes break up in the raw bytes, in member names and
+ * in the manifest's annotations are found once decoded. */
+START_TEST(config_secrets_after_escapes)
+{
+    char key_id[32], escaped[64], github[64], config[1024], manifest[1024];
+    json_t *layers[2] = {parse(document_layer0), parse(document_layer1)};
+    struct pg_error *err = NULL;
+    json_t *manifest_json, *document, *secrets, *labels;
+    char *text;
+
+    snprintf(key_id, sizeof(key_id), "AKIA%s", "QWERTYUIOPASDFGH");
+    /* "\u0041" is "A", so the raw bytes never spell AKIA. */
+    snprintf(escaped, sizeof(escaped), "\\u0041KIA%s", "ZXCVBNMQWERTYUIO");
+    token_build(github, sizeof(github), "ghp_", 36);
+    snprintf(config, sizeof(config),
+             "{\"os\": \"linux\", \"architecture\": \"amd64\", "
+             "\"config\": {\"Labels\": {\"%s\": \"x\", \"b\": \"%s\"}}, "
+             "\"rootfs\": {\"type\": \"layers\", "
+             "\"diff_ids\": [\"sha256:d0\", \"sha256:d1\"]}, "
+             "\"history\": [{\"created_by\": "
+             "\"RUN cat <<EOF\\n%s\\nEOF\"}]}",
+             github, escaped, key_id);
+    snprintf(manifest, sizeof(manifest),
+             "{\"schemaVersion\": 2, \"mediaType\": "
+             "\"application/vnd.oci.image.manifest.v1+json\", "
+             "\"config\": {\"mediaType\": "
+             "\"application/vnd.oci.image.config.v1+json\", "
+             "\"digest\": \"sha256:c0\", \"size\": 1}, "
+             "\"layers\": [{\"mediaType\": \"" GZIP_LAYER "\", "
+             "\"digest\": \"sha256:l0\", \"size\": 111}, "
+             "{\"mediaType\": \"" ZSTD_LAYER "\", "
+             "\"digest\": \"sha256:l1\", \"size\": 222}], "
+             "\"annotations\": {\"ci.token\": \"%s\"}}",
+             github);
+    manifest_json = parse(manifest);
+    document = inspector_build_document("sha256:m", manifest_json, config,
+                                        strlen(config), layers, 2, NULL, &err);
+    ck_assert_msg(document != NULL, "%s", err != NULL ? err->message : "");
+
+    ck_assert_int_eq(inspector_document_scan_config(document, config,
+                                                    strlen(config), NULL,
+                                                    &err),
+                     0);
+    secrets = json_object_get(document, "secrets");
+    /* github-token (a label name) and aws-access-key-id (the escaped
+     * label and the heredoc) from the config, github-token from the
+     * manifest. */
+    ck_assert_uint_eq(json_array_size(secrets), 3);
+    ck_assert_str_eq(str_at(json_array_get(secrets, 2), "source"),
+                     "manifest");
+    labels = json_object_get(json_object_get(document, "config"), "labels");
+    ck_assert_str_eq(str_at(labels, "<redacted>"), "x");
+    ck_assert_str_eq(str_at(labels, "b"), "<redacted>");
+    text = json_dumps(document, 0);
+    ck_assert_ptr_null(strstr(text, github));
+    ck_assert_ptr_null(strstr(text, key_id));
+    ck_assert_ptr_null(strstr(text, "ZXCVBNMQWERTYUIO"));
+
+    free(text);
+    json_decref(document);
+    json_decref(manifest_json);
+    json_decref(layers[1]);
+    json_decref(layers[0]);
+}
+END_TEST
+
 START_TEST(document_header)
 {
     json_t *document = build_sample_document();
@@ -3580,6 +3646,7 @@ document_tcase(void)
     tcase_add_test(tc, depth_ignores_strings);
     tcase_add_test(tc, document_header);
     tcase_add_test(tc, config_secrets_reported_and_redacted);
+    tcase_add_test(tc, config_secrets_after_escapes);
     tcase_add_test(tc, document_platform);
     tcase_add_test(tc, document_config_fields);
     tcase_add_test(tc, document_env_redaction);
