@@ -515,9 +515,9 @@ job_layer_digests(const struct gate_job *job)
 }
 
 /*
- * Finds the base image by lineage and records this image's own lineage.
- * The base is the longest image already inspected whose layers are the
- * first layers of this one, found by the ChainID of each shorter prefix.
+ * Finds the base image by lineage: the longest allowed image already
+ * recorded by job_record_lineage whose layers are the first layers of
+ * this one, found by the ChainID of each shorter prefix.
  * The chains are computed over the digests of the layer blobs, which were
  * fetched and verified, and not over rootfs.diff_ids: nothing checks the
  * config's diff_ids against the layers, so an image could claim another
@@ -534,7 +534,6 @@ document_add_lineage(struct gate_job *job, json_t *document)
 {
     json_t *layer_digests = job_layer_digests(job);
     json_t *chain_ids = inspector_chain_ids(layer_digests);
-    char name[CACHE_LINEAGE_NAME_MAX + 1];
     char base_digest[PG_DIGEST_MAX + 1];
     char base_name[CACHE_LINEAGE_NAME_MAX + 1];
     struct pg_error *err = NULL;
@@ -558,10 +557,55 @@ document_add_lineage(struct gate_job *job, json_t *document)
             goto out;
     }
 
-    job_reference_name(job, name, sizeof(name));
-    cache_lineage_put(job->gate->cache,
-                      json_string_value(json_array_get(chain_ids, n - 1)),
-                      job->digest, name, &err);
+out:
+    if (err != NULL) {
+        pg_log(PG_LOG_WARN, "lineage_failed", "digest=%s status=%d error=%s",
+               job->digest, err->status, err->code);
+        pg_error_free(err);
+    }
+    json_decref(chain_ids);
+    json_decref(layer_digests);
+}
+
+/* Returns true for the document of an image whose inspection succeeded. */
+static bool
+document_inspected(const json_t *document)
+{
+    const char *status = json_string_value(
+        json_object_get(json_object_get(document, "inspection"), "status"));
+
+    return status != NULL && strcmp(status, "ok") == 0;
+}
+
+/*
+ * Records the job's image as the one whose layers are exactly its own,
+ * so that images built on it later name it as their base. Only allowed
+ * images are recorded, and the first one recorded for a chain keeps it:
+ * an image that copies another's layers can neither replace the base
+ * that images built on them name, nor be named as a base after it was
+ * denied. Failures are logged, as lineage only describes images. Worker
+ * thread.
+ */
+static void
+job_record_lineage(struct gate_job *job)
+{
+    json_t *layer_digests = job_layer_digests(job);
+    json_t *chain_ids = inspector_chain_ids(layer_digests);
+    size_t n = json_array_size(chain_ids);
+    const char *chain_id;
+    char name[CACHE_LINEAGE_NAME_MAX + 1];
+    struct pg_error *err = NULL;
+    int found;
+
+    if (n == 0)
+        goto out;
+    chain_id = json_string_value(json_array_get(chain_ids, n - 1));
+    found = cache_lineage_get(job->gate->cache, chain_id, NULL, 0, NULL, 0,
+                              &err);
+    if (found == 0) {
+        job_reference_name(job, name, sizeof(name));
+        cache_lineage_put(job->gate->cache, chain_id, job->digest, name, &err);
+    }
 
 out:
     if (err != NULL) {
@@ -686,6 +730,10 @@ evaluate_run(void *arg)
     if (decision != NULL && strcmp(decision, "allow") == 0 &&
         allow_blobs(job, &job->store_err) < 0)
         goto out;
+    if (decision != NULL && strcmp(decision, "allow") == 0 &&
+        job->stored_document == NULL && !job->artifact &&
+        document_inspected(document))
+        job_record_lineage(job);
     /* The verdict is written last: once it exists, requests are served
      * from it without this job, so the blob permissions must be there. */
     cache_verdict_put(cache, job->digest, gate_verdict_key(job->gate),

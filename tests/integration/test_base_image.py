@@ -133,3 +133,49 @@ def test_forged_diff_ids_claim_no_base(registry, pullgate):
     pull(proxy, "evil/forged", "2")
 
     assert stored_document(proxy, forged.digest)["base_image"] is None
+
+
+def test_copy_of_the_base_does_not_take_over(registry, pullgate):
+    base = images.image([BASE_LAYER])
+    # The same layer blob under another name and another config: a copy
+    # pulled later must not become the base of images built on the first.
+    copy = images.image([BASE_LAYER], user="1234")
+    app = images.image([BASE_LAYER, APP_LAYER])
+    images.push(registry.url, "team/base", "12", base)
+    images.push(registry.url, "other/base", "12", copy)
+    images.push(registry.url, "team/app", "3", app)
+    proxy = pullgate(upstreams={"docker.io": registry.url})
+
+    pull(proxy, "team/base", "12")
+    pull(proxy, "other/base", "12")
+    pull(proxy, "team/app", "3")
+
+    assert stored_document(proxy, app.digest)["base_image"] == {
+        "name": "docker.io/team/base:12",
+        "digest": base.digest,
+        "source": "lineage",
+    }
+
+
+def test_denied_image_is_never_a_base(registry, pullgate):
+    leaky = images.image(
+        [
+            BASE_LAYER,
+            {"root/.aws/credentials": b"[default]\nregion = eu-west-1\n"},
+        ]
+    )
+    app = images.image(
+        [
+            BASE_LAYER,
+            {"root/.aws/credentials": b"[default]\nregion = eu-west-1\n"},
+            APP_LAYER,
+        ]
+    )
+    images.push(registry.url, "team/leaky", "1", leaky)
+    images.push(registry.url, "team/app", "4", app)
+    proxy = pullgate(upstreams={"docker.io": registry.url})
+
+    assert images.get_manifest(proxy.url, "team/leaky", "1").status_code == 403
+    assert images.get_manifest(proxy.url, "team/app", "4").status_code == 403
+
+    assert stored_document(proxy, app.digest)["base_image"] is None
