@@ -61,6 +61,50 @@ scan_text(struct config_scan *scan, const char *text, size_t len)
     return found;
 }
 
+/*
+ * Scans the strings of array joined by spaces, as a shell would run an
+ * entrypoint or a cmd, so that an option and its value in separate
+ * arguments ("--aws-secret-access-key", "KEY") are read together. Arrays
+ * with other values, and joined text over PG_IMAGE_CONFIG_MAX_BYTES, are
+ * left to the scan of each string. Returns true when a rule matched.
+ */
+static bool
+scan_joined(struct config_scan *scan, const json_t *array)
+{
+    size_t len = 0, pos = 0;
+    const json_t *item;
+    char *text;
+    size_t i;
+
+    bool found;
+
+    if (json_array_size(array) < 2)
+        return false;
+    json_array_foreach(array, i, item)
+    {
+        if (!json_is_string(item))
+            return false;
+        len += json_string_length(item) + 1;
+    }
+    if (len > PG_IMAGE_CONFIG_MAX_BYTES)
+        return false;
+    text = malloc(len + 1);
+    if (text == NULL) {
+        scan->memory_short = true;
+        return false;
+    }
+    json_array_foreach(array, i, item)
+    {
+        memcpy(text + pos, json_string_value(item), json_string_length(item));
+        pos += json_string_length(item);
+        text[pos++] = ' ';
+    }
+    text[pos] = '\0';
+    found = scan_text(scan, text, pos);
+    free(text);
+    return found;
+}
+
 /* Scans every string of value, member names included. JSON read from the
  * network was checked against PG_JSON_MAX_DEPTH, which bounds the
  * recursion. */
@@ -86,6 +130,7 @@ scan_value(struct config_scan *scan, const json_t *value, int depth)
         {
             scan_value(scan, member, depth + 1);
         }
+        scan_joined(scan, value);
     }
 }
 
@@ -143,11 +188,15 @@ redact_value(struct config_scan *scan, json_t *value, int depth)
             }
         }
     } else if (json_is_array(value)) {
+        /* A secret split over several arguments is found only when they
+         * are read together, and then every argument is withheld. */
+        bool whole = scan_joined(scan, value);
+
         json_array_foreach(value, i, member)
         {
             if (json_is_string(member)) {
-                if (scan_text(scan, json_string_value(member),
-                              json_string_length(member)) &&
+                if ((whole || scan_text(scan, json_string_value(member),
+                                        json_string_length(member))) &&
                     json_string_set(member, REDACTED_VALUE) < 0)
                     scan->memory_short = true;
             } else {

@@ -124,10 +124,11 @@ static const struct builtin_rule builtin_rules[] = {
 
     /* 40 base64 characters assigned to a name that contains both "aws"
      * and "secret", as in aws_secret_access_key = ... or
-     * "AWS_SECRET_ACCESS_KEY": "...". */
+     * "AWS_SECRET_ACCESS_KEY": "...", or following it after spaces, as a
+     * command-line option's value does. */
     {.name = "aws-secret-access-key",
      .pattern = "(?i:aws[\\w.-]{0,32}?secret|secret[\\w.-]{0,32}?aws)"
-                "[\\w.-]{0,32}?[\"']?\\h*(?:=>|:=|=|:)\\h*[\"']?"
+                "[\\w.-]{0,32}?[\"']?(?:\\h*(?:=>|:=|=|:)\\h*|\\h+)[\"']?"
                 "[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
      .caseless_literals = true,
      .literals = {{"secret", 2}}},
