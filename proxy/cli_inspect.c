@@ -1509,6 +1509,29 @@ resolve_archive(struct image *image, const char *path, const char *shown,
     return archive_resolve(image, err);
 }
 
+/* Returns true when ref ends like an image archive or layout file name,
+ * with or without a ":TAG" after it. */
+static bool
+has_path_suffix(const char *ref)
+{
+    static const char *const suffixes[] = {".tar", ".tar.gz", ".tgz", ".oci",
+                                           NULL};
+    const char *slash = strrchr(ref, '/');
+    const char *colon = strrchr(ref, ':');
+    size_t len = strlen(ref);
+
+    /* A ":TAG" is after the last '/'; a colon before it is a port. */
+    if (colon != NULL && (slash == NULL || colon > slash))
+        len = (size_t)(colon - ref);
+    for (size_t i = 0; suffixes[i] != NULL; i++) {
+        size_t n = strlen(suffixes[i]);
+
+        if (len >= n && strncmp(ref + len - n, suffixes[i], n) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Finds the image that ref names and reads its manifest. */
 static int
 resolve(struct remote *r, struct image *image, const char *ref,
@@ -1533,12 +1556,10 @@ resolve(struct remote *r, struct image *image, const char *ref,
         return resolve_archive(image, ref, shown, err);
     }
     /* A mistyped path must not turn into a request to the default
-     * upstream: no registry reference starts with '/' or '.', and image
-     * archives end in .tar. */
-    size_t len = strlen(ref);
-
-    if (ref[0] == '/' || ref[0] == '.' ||
-        (len >= 4 && strcmp(ref + len - 4, ".tar") == 0)) {
+     * upstream: no registry reference starts with '/', '.' or '~', and
+     * image archives and layouts have these endings. */
+    if (ref[0] == '/' || ref[0] == '.' || ref[0] == '~' ||
+        has_path_suffix(ref)) {
         pg_error_set(err, 404, PG_ERR_NAME_UNKNOWN,
                      "no such file or directory; give an existing OCI layout "
                      "directory or image archive, or a registry reference");

@@ -377,11 +377,21 @@ def test_layout_index_with_invalid_digest_exits_1(
     )
 
 
-@pytest.mark.parametrize("name", ["missing-dir", "missing.tar", "./missing"])
-def test_missing_path_is_not_sent_upstream(pullgate_bin, tmp_path, name):
-    ref = name if name.startswith("./") else str(tmp_path / name)
-    if name == "missing.tar":
-        ref = "missing.tar"
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "ABSOLUTE/missing-dir",
+        "missing.tar",
+        "./missing",
+        "~/image.tar",
+        "image.tgz",
+        "save.tar.gz",
+        "build/image.oci",
+        "save.tar:latest",
+    ],
+)
+def test_missing_path_is_not_sent_upstream(pullgate_bin, tmp_path, ref):
+    ref = ref.replace("ABSOLUTE", str(tmp_path))
 
     result = subprocess.run(
         [str(pullgate_bin), "inspect", ref],
