@@ -58,15 +58,8 @@ options_from_defaults(struct inspector_options *options)
         pg_error_free(err);
         return -1;
     }
-    *options = (struct inspector_options){
-        .entries_max = cfg->inspector.layer_entries_max,
-        .bytes_max = cfg->inspector.layer_bytes_max,
-        .path_length_max = cfg->inspector.path_length_max,
-        .ratio_max = cfg->inspector.compression_ratio_max,
-        .file_bytes_max = cfg->inspector.file_bytes_max,
-        .secret_file_bytes_max = cfg->inspector.secret_file_bytes_max,
-        .secrets = NULL,
-    };
+    /* NULL secrets: the built-in rules, as the default configuration. */
+    *options = inspector_options_from_config(&cfg->inspector, NULL);
     config_free(cfg);
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <archive_entry.h>
 #include <jansson.h>
 
+#include "config/config.h"
 #include "inspector/inspector.h"
 
 static const char *const index_media_types[] = {
@@ -298,4 +299,21 @@ inspector_blob_is_tar(const char *path, struct pg_error **err)
 out:
     archive_read_free(archive);
     return rc;
+}
+
+struct inspector_options
+inspector_options_from_config(const struct config_inspector *cfg,
+                              const struct inspector_secrets *secrets)
+{
+    struct inspector_options options = {
+        .entries_max = cfg->layer_entries_max,
+        .bytes_max = cfg->layer_bytes_max,
+        .path_length_max = cfg->path_length_max,
+        .ratio_max = cfg->compression_ratio_max,
+        .file_bytes_max = cfg->file_bytes_max,
+        .secret_file_bytes_max = cfg->secret_file_bytes_max,
+        .secrets = secrets,
+    };
+
+    return options;
 }

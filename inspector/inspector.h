@@ -40,6 +40,14 @@ struct inspector_options {
     const struct inspector_secrets *secrets;
 };
 
+struct config_inspector;
+
+/* Returns the options that the inspector section of a configuration
+ * sets, with secrets (compiled from its secret_rules, or NULL). */
+struct inspector_options
+inspector_options_from_config(const struct config_inspector *cfg,
+                              const struct inspector_secrets *secrets);
+
 enum inspector_manifest_kind {
     INSPECTOR_KIND_INDEX,    /* OCI image index or Docker manifest list */
     INSPECTOR_KIND_IMAGE,    /* a runnable image: config and tar layers */

@@ -1708,15 +1708,7 @@ set_inspector_options(struct image *image, struct inspector_secrets **secrets,
                                      limits->n_secret_rules, err);
     if (*secrets == NULL)
         return -1;
-    image->options = (struct inspector_options){
-        .entries_max = limits->layer_entries_max,
-        .bytes_max = limits->layer_bytes_max,
-        .path_length_max = limits->path_length_max,
-        .ratio_max = limits->compression_ratio_max,
-        .file_bytes_max = limits->file_bytes_max,
-        .secret_file_bytes_max = limits->secret_file_bytes_max,
-        .secrets = *secrets,
-    };
+    image->options = inspector_options_from_config(limits, *secrets);
     return 0;
 }
 

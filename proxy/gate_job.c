@@ -321,18 +321,8 @@ layer_read_done(void *arg)
 static struct inspector_options
 layer_options(const struct gate *gate)
 {
-    const struct config_inspector *limits = &gate->cfg->inspector;
-    struct inspector_options options = {
-        .entries_max = limits->layer_entries_max,
-        .bytes_max = limits->layer_bytes_max,
-        .path_length_max = limits->path_length_max,
-        .ratio_max = limits->compression_ratio_max,
-        .file_bytes_max = limits->file_bytes_max,
-        .secret_file_bytes_max = limits->secret_file_bytes_max,
-        .secrets = gate->secrets,
-    };
-
-    return options;
+    return inspector_options_from_config(&gate->cfg->inspector,
+                                         gate->secrets);
 }
 
 /*
@@ -514,6 +504,18 @@ job_layer_digests(const struct gate_job *job)
     return digests;
 }
 
+/* Logs and frees a lineage error, if any: lineage only describes an
+ * image, so its failures never stop an inspection. */
+static void
+log_lineage_error(const struct gate_job *job, struct pg_error *err)
+{
+    if (err == NULL)
+        return;
+    pg_log(PG_LOG_WARN, "lineage_failed", "digest=%s status=%d error=%s",
+           job->digest, err->status, err->code);
+    pg_error_free(err);
+}
+
 /*
  * Finds the base image by lineage: the longest allowed image already
  * recorded by job_record_lineage whose layers are the first layers of
@@ -558,11 +560,7 @@ document_add_lineage(struct gate_job *job, json_t *document)
     }
 
 out:
-    if (err != NULL) {
-        pg_log(PG_LOG_WARN, "lineage_failed", "digest=%s status=%d error=%s",
-               job->digest, err->status, err->code);
-        pg_error_free(err);
-    }
+    log_lineage_error(job, err);
     json_decref(chain_ids);
     json_decref(layer_digests);
 }
@@ -608,11 +606,7 @@ job_record_lineage(struct gate_job *job)
     }
 
 out:
-    if (err != NULL) {
-        pg_log(PG_LOG_WARN, "lineage_failed", "digest=%s status=%d error=%s",
-               job->digest, err->status, err->code);
-        pg_error_free(err);
-    }
+    log_lineage_error(job, err);
     json_decref(chain_ids);
     json_decref(layer_digests);
 }
