@@ -105,6 +105,38 @@ scan_joined(struct config_scan *scan, const json_t *array)
     return found;
 }
 
+/*
+ * Scans "NAME=VALUE" for a member whose value is a string, so that a key
+ * whose rule needs its name, such as an AWS secret access key in a label
+ * named aws_secret_access_key, is found. Returns true when a rule
+ * matched.
+ */
+static bool
+scan_member(struct config_scan *scan, const char *name, const json_t *member)
+{
+    size_t name_len = strlen(name);
+    size_t len;
+    char *text;
+    bool found;
+
+    if (!json_is_string(member))
+        return false;
+    len = name_len + 1 + json_string_length(member);
+    text = malloc(len + 1);
+    if (text == NULL) {
+        scan->memory_short = true;
+        return false;
+    }
+    memcpy(text, name, name_len);
+    text[name_len] = '=';
+    memcpy(text + name_len + 1, json_string_value(member),
+           json_string_length(member));
+    text[len] = '\0';
+    found = scan_text(scan, text, len);
+    free(text);
+    return found;
+}
+
 /* Scans every string of value, member names included. JSON read from the
  * network was checked against PG_JSON_MAX_DEPTH, which bounds the
  * recursion. */
@@ -123,6 +155,7 @@ scan_value(struct config_scan *scan, const json_t *value, int depth)
         json_object_foreach((json_t *)value, name, member)
         {
             scan_text(scan, name, strlen(name));
+            scan_member(scan, name, member);
             scan_value(scan, member, depth + 1);
         }
     } else if (json_is_array(value)) {
@@ -179,8 +212,9 @@ redact_value(struct config_scan *scan, json_t *value, int depth)
         json_object_foreach(value, name, member)
         {
             if (json_is_string(member)) {
-                if (scan_text(scan, json_string_value(member),
-                              json_string_length(member)) &&
+                if ((scan_member(scan, name, member) ||
+                     scan_text(scan, json_string_value(member),
+                               json_string_length(member))) &&
                     json_string_set(member, REDACTED_VALUE) < 0)
                     scan->memory_short = true;
             } else {

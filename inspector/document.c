@@ -8,7 +8,7 @@
  * docs/image-document.md describes for users with an example:
  *
  *   document_version   2
- *   inspector_version  "2"
+ *   inspector_version  "3": what found the findings (INSPECTOR_VERSION)
  *   kind               "image"
  *   source             {"registry", "repository", "reference"}: where the
  *                      image was pulled from; missing parts are ""

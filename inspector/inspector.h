@@ -18,10 +18,15 @@
 
 #include "config/error.h"
 
-/* Version of the document's layout; part of the key it is stored under.
- * docs/image-document.md describes the layout of each version. */
+/* Version of the document's layout. docs/image-document.md describes the
+ * layout of each version. */
 #define INSPECTOR_DOCUMENT_VERSION 2
-#define INSPECTOR_VERSION "2"
+
+/* Version of what the inspector finds, part of the key that documents,
+ * verdicts and blob permissions are stored under. It changes whenever an
+ * image could get other findings, with or without a new layout, so that
+ * records of an older inspector are never trusted. */
+#define INSPECTOR_VERSION "3"
 
 struct inspector_secrets;
 

@@ -853,13 +853,38 @@ static int
 scan_check_size(const struct layer_scan *scan, struct archive_entry *entry,
                 struct pg_error **err)
 {
-    if (!archive_entry_size_is_set(entry) || archive_entry_size(entry) >= 0)
+    if (!archive_entry_size_is_set(entry))
         return 0;
-    pg_error_set(err, 403, PG_ERR_DENIED,
-                 "layer %s is not a valid tar stream: entry %llu has a "
-                 "negative size",
-                 scan->digest, (unsigned long long)scan->entries);
-    return -1;
+    if (archive_entry_size(entry) < 0) {
+        pg_error_set(err, 403, PG_ERR_DENIED,
+                     "layer %s is not a valid tar stream: entry %llu has a "
+                     "negative size",
+                     scan->digest, (unsigned long long)scan->entries);
+        return -1;
+    }
+
+    /*
+     * NOTE: libarchive also lets a pax path record win over a GNU long
+     * name record, where Go takes the GNU name; such an entry is listed
+     * under a path that runtimes do not write.
+     *
+     * libarchive reads a regular file whose name ends in '/' as a
+     * directory and skips none of its data, reading that data as the
+     * next headers, while Go's archive/tar, which containerd and moby use,
+     * unpacks it as a file and goes on after its data. The two would then
+     * see different files, so a directory that claims data is rejected.
+     */
+    if (archive_entry_filetype(entry) == AE_IFDIR &&
+        archive_entry_size(entry) > 0) {
+        pg_error_set(err, 403, PG_ERR_DENIED,
+                     "layer %s is not a valid tar stream: entry %llu is a "
+                     "directory with %lld bytes of data, which container "
+                     "runtimes read as a file",
+                     scan->digest, (unsigned long long)scan->entries,
+                     (long long)archive_entry_size(entry));
+        return -1;
+    }
+    return 0;
 }
 
 /* Records the entry whose header was just read, then reads its data. */

@@ -145,3 +145,27 @@ def test_key_in_a_separate_argument_is_denied(registry, pullgate):
     document = stored_document(proxy, image.digest)
     assert document["config"]["cmd"] == ["<redacted>"] * 3
     assert key not in json.dumps(document)
+
+
+def test_key_named_by_its_label_is_denied(registry, pullgate):
+    key = secret_access_key()
+    files = {"srv/app/run": images.File(b"#!/bin/sh\n", mode=0o755)}
+    layer, diff_id = images.make_layer(files)
+    config = images.make_config(
+        [diff_id], "1000:1000", "amd64", "linux", None, None, None
+    )
+    config["config"]["Labels"] = {"aws_secret_access_key": key}
+    config_blob = images.Blob.from_bytes(
+        images.OCI_CONFIG, images.encode_json(config)
+    )
+    image = images.image_manifest(config_blob, [layer], "oci", None)
+    images.push(registry.url, NAME, "label", image)
+    proxy = pullgate(upstreams={"docker.io": registry.url})
+
+    response = images.get_manifest(proxy.url, NAME, "label")
+
+    assert response.status_code == 403
+    assert response.json()["errors"][0]["message"] == denial_message(
+        image, "aws-secret-access-key in the image config"
+    )
+    assert key not in json.dumps(stored_document(proxy, image.digest))

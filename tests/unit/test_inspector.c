@@ -1416,7 +1416,7 @@ START_TEST(document_header)
     json_t *manifest = json_object_get(document, "manifest");
 
     ck_assert_int_eq(int_at(document, "document_version"), 2);
-    ck_assert_str_eq(str_at(document, "inspector_version"), "2");
+    ck_assert_str_eq(str_at(document, "inspector_version"), "3");
     ck_assert_str_eq(str_at(document, "kind"), "image");
     ck_assert_str_eq(str_at(source, "registry"), "docker.io");
     ck_assert_str_eq(str_at(source, "repository"), "library/app");

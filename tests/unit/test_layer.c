@@ -626,6 +626,39 @@ START_TEST(negative_size_rejected)
 }
 END_TEST
 
+/*
+ * A regular file named "a/" with 1024 bytes of data, then a credentials
+ * file. libarchive reads "a/" as a directory and its zero-filled data as
+ * the end of the archive, while Go's archive/tar unpacks both files, so
+ * the layer is rejected instead of listed without the second file.
+ */
+START_TEST(directory_with_data_rejected)
+{
+    static const unsigned char zeros[2 * TAR_BLOCK];
+    static const char data[] = "[default]\n";
+    struct bytes layer = {0};
+    struct pg_error *err = NULL;
+
+    ustar_header_append(&layer, "a/", '0', sizeof(zeros));
+    bytes_append(&layer, zeros, sizeof(zeros));
+    ustar_header_append(&layer, "root/.aws/credentials", '0', strlen(data));
+    tar_data_append(&layer, data, strlen(data));
+    bytes_append(&layer, zeros, sizeof(zeros));
+
+    ck_assert_ptr_null(scan_memory(&layer, MIB,
+                                   "application/vnd.oci.image.layer.v1.tar",
+                                   &default_options, &err));
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(err->status, 403);
+    ck_assert_str_eq(err->message,
+                     "layer " TEST_DIGEST " is not a valid tar stream: "
+                     "entry 1 is a directory with 1024 bytes of data, "
+                     "which container runtimes read as a file");
+    pg_error_free(err);
+    free(layer.data);
+}
+END_TEST
+
 /* ---- findings and the routing of file content ---- */
 
 /* Binary data under a name no cataloger reads leaves findings empty. */
@@ -825,6 +858,7 @@ main(void)
     tcase_add_test(source, source_rejects_non_tar_media_type);
     tcase_add_test(formats, zstd_layer_lists);
     tcase_add_test(formats, estargz_layer_lists);
+    tcase_add_test(formats, directory_with_data_rejected);
     tcase_add_loop_test(formats, negative_size_rejected, 0,
                         sizeof(negative_size_keys) /
                             sizeof(negative_size_keys[0]));
