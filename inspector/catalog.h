@@ -191,8 +191,9 @@ json_t *catalog_purl(const char *type, const char *namespace, const char *name,
 int secrets_check_path(struct catalog_ctx *ctx, const char *path);
 
 /*
- * Scans the text file at path, whose whole content is data[0..len) with a
- * NUL byte after it, with ctx->options->secrets (or the built-in rules).
+ * Scans the text file at path, whose whole content is data[0..len), with
+ * ctx->options->secrets (or the built-in rules). No byte after data[len]
+ * is read, so data may point into libarchive's own buffer.
  * Called only for files the layer reader judged to be text and no larger
  * than options->secret_file_bytes_max. Returns 0, or -1 when memory is
  * short.

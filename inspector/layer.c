@@ -546,41 +546,70 @@ content_reserve(struct layer_scan *scan, size_t len)
     return 0;
 }
 
+/* Copies one block of the current entry into scan->content, zeroing any
+ * hole before it. *filled is the number of leading bytes known to hold
+ * data or zeros; blocks come in order, so nothing is written twice. */
+static void
+content_add_block(struct layer_scan *scan, size_t len, const void *block,
+                  size_t size, la_int64_t offset, size_t *filled)
+{
+    size_t start, room, n;
+
+    if (size == 0 || offset < 0 || (uint64_t)offset >= len)
+        return;
+    start = (size_t)offset;
+    room = len - start;
+    n = size < room ? size : room;
+    if (start > *filled)
+        memset(scan->content + *filled, 0, start - *filled);
+    memcpy(scan->content + start, block, n);
+    if (start + n > *filled)
+        *filled = start + n;
+}
+
+/* Reads the next data block of the current entry and checks the limits.
+ * Returns 1 with a block, 0 at the end of the entry, or -1. */
+static int
+content_next_block(struct layer_scan *scan, const void **block, size_t *size,
+                   la_int64_t *offset, struct pg_error **err)
+{
+    int r = archive_read_data_block(scan->archive, block, size, offset);
+
+    if (r == ARCHIVE_EOF)
+        return 0;
+    if (r < ARCHIVE_WARN) {
+        scan_set_archive_error(scan, err);
+        return -1;
+    }
+    if (scan_check_bytes(scan, err) < 0)
+        return -1;
+    return 1;
+}
+
 /*
  * Reads the current entry's data, len bytes by its header, into
- * scan->content. A sparse file's holes read as zero bytes, and data past
- * len, which a corrupt header could announce, is counted and dropped.
+ * scan->content, starting with a first block already read when size is
+ * not 0. A sparse file's holes read as zero bytes, and data past len,
+ * which a corrupt header could announce, is counted and dropped.
  */
 static int
-content_read(struct layer_scan *scan, size_t len, struct pg_error **err)
+content_read(struct layer_scan *scan, size_t len, const void *block,
+             size_t size, la_int64_t offset, struct pg_error **err)
 {
-    const void *block;
-    size_t size;
-    la_int64_t offset;
+    size_t filled = 0;
+    int r;
 
     if (content_reserve(scan, len) < 0) {
         scan_set_memory_error(scan, err);
         return -1;
     }
-    memset(scan->content, 0, len + 1);
-
-    for (;;) {
-        int r = archive_read_data_block(scan->archive, &block, &size, &offset);
-
-        if (r == ARCHIVE_EOF)
-            return 0;
-        if (r < ARCHIVE_WARN) {
-            scan_set_archive_error(scan, err);
-            return -1;
-        }
-        if (scan_check_bytes(scan, err) < 0)
-            return -1;
-        if (size > 0 && offset >= 0 && (uint64_t)offset < len) {
-            size_t room = len - (size_t)offset;
-
-            memcpy(scan->content + offset, block, size < room ? size : room);
-        }
-    }
+    content_add_block(scan, len, block, size, offset, &filled);
+    while ((r = content_next_block(scan, &block, &size, &offset, err)) == 1)
+        content_add_block(scan, len, block, size, offset, &filled);
+    if (r < 0)
+        return -1;
+    memset(scan->content + filled, 0, len + 1 - filled);
+    return 0;
 }
 
 /* Runs the Go build information reader over a whole file in memory. */
@@ -596,29 +625,63 @@ go_scan_content(struct layer_scan *scan, const char *path,
     return go_scan_finish(&scan->catalog, go);
 }
 
-/* Reads a file whole and hands it to the catalogers in plan, the secret
- * scanner and the Go reader. */
+/* Runs the secret scanner and the Go reader over the whole content of a
+ * file. Returns 0, or -1 when memory is short. */
+static int
+content_scan(struct layer_scan *scan, const char *path,
+             const unsigned char *data, size_t len)
+{
+    if (len <= scan->limits->secret_file_bytes_max && is_text(data, len) &&
+        secrets_scan(&scan->catalog, path, data, len) < 0)
+        return -1;
+    if (len >= ELF_MAGIC_BYTES &&
+        memcmp(data, ELF_MAGIC, ELF_MAGIC_BYTES) == 0 &&
+        go_scan_content(scan, path, data, len) < 0)
+        return -1;
+    return 0;
+}
+
+/*
+ * Reads a file whole and hands it to the catalogers in plan, the secret
+ * scanner and the Go reader. When no cataloger needs the content and its
+ * first block holds all of it, as it does for most small files, the block
+ * is scanned where libarchive keeps it, before the next read can replace
+ * it, instead of being copied first.
+ */
 static int
 file_read_whole(struct layer_scan *scan, const char *path, size_t len,
                 const struct file_plan *plan, struct pg_error **err)
 {
-    const unsigned char *data;
+    const void *block = NULL;
+    size_t size = 0;
+    la_int64_t offset = 0;
+    int r;
 
-    if (content_read(scan, len, err) < 0)
+    if (plan->n_buffer == 0 && len > 0) {
+        r = content_next_block(scan, &block, &size, &offset, err);
+        if (r < 0)
+            return -1;
+        if (r == 1 && offset == 0 && size >= len) {
+            if (content_scan(scan, path, block, len) < 0)
+                goto memory;
+            while ((r = content_next_block(scan, &block, &size, &offset,
+                                           err)) == 1)
+                ;
+            return r;
+        }
+        if (r == 0)
+            size = 0;
+    }
+
+    if (content_read(scan, len, block, size, offset, err) < 0)
         return -1;
-    data = scan->content;
-
     for (size_t i = 0; catalog_table[i] != NULL; i++) {
         if (plan->buffer[i] &&
-            catalog_table[i]->file(&scan->catalog, path, data, len) < 0)
+            catalog_table[i]->file(&scan->catalog, path, scan->content, len) <
+                0)
             goto memory;
     }
-    if (len <= scan->limits->secret_file_bytes_max && is_text(data, len) &&
-        secrets_scan(&scan->catalog, path, data, len) < 0)
-        goto memory;
-    if (len >= ELF_MAGIC_BYTES &&
-        memcmp(data, ELF_MAGIC, ELF_MAGIC_BYTES) == 0 &&
-        go_scan_content(scan, path, data, len) < 0)
+    if (content_scan(scan, path, scan->content, len) < 0)
         goto memory;
     return 0;
 
