@@ -410,7 +410,7 @@ modinfo_parse(struct go_modinfo *info, char *text, size_t len)
     text[len - GO_SENTINEL_BYTES] = '\0';
     line = text + GO_SENTINEL_BYTES;
 
-    /* Each line holds at most one module. */
+    /* Each line names at most one module. */
     info->capacity = 1;
     for (const char *p = line; *p != '\0'; p++)
         if (*p == '\n' && info->capacity < GO_MODULES_MAX)

@@ -473,7 +473,7 @@ scan_check_path(const struct layer_scan *scan, const char *what,
 
 /* ---- file content: catalogers, secrets and Go binaries ---- */
 
-/* What is done with the content of one regular file. */
+/* The handling of one regular file's content. */
 struct file_plan {
     const struct cataloger *stream; /* the first that wants a stream */
     bool buffer[LAYER_CATALOGERS_MAX]; /* catalogers that read it whole */
@@ -1051,7 +1051,7 @@ layer_archive_open(struct layer_scan *scan, struct pg_error **err)
     /* Each call returns ARCHIVE_WARN when libarchive was built without
      * the library and would run an external program instead. bzip2 and
      * xz are read too, because moby and containers/storage detect them
-     * from a layer's bytes whatever its media type says. */
+     * from a layer's bytes whatever its media type states. */
     if (archive_read_support_format_tar(archive) != ARCHIVE_OK ||
         archive_read_support_filter_gzip(archive) != ARCHIVE_OK ||
         archive_read_support_filter_zstd(archive) != ARCHIVE_OK ||

@@ -175,7 +175,7 @@ struct image {
      * and of each layer, in manifest order; NULL for blobs/ALG/HEX. */
     char *config_member;
     json_t *layer_members;
-    /* Remote images: the blob store that holds the fetched blobs. */
+    /* Remote images: the blob store that contains the fetched blobs. */
     struct cache *cache;
 };
 
