@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "config/error.h"
 
 /* Bytes of one expression's source. */
@@ -137,5 +139,33 @@ void cel_ast_free(struct cel_ast *ast);
  * Returns a string the caller frees, or NULL when memory is short.
  */
 char *cel_ast_to_string(const struct cel_ast *ast);
+
+/*
+ * Evaluation steps of one cel_eval(): every node visited and every element
+ * a macro, a comparison or a concatenation touches. It ends nested macros
+ * over big lists with an error rather than a stall.
+ */
+#define CEL_EVAL_STEPS_MAX 10000000u
+
+/* Bytes of one string, or of the elements of one list, built during
+ * evaluation. Lists and strings read from the input are not counted. */
+#define CEL_VALUE_BYTES_MAX (8u * 1024 * 1024)
+
+/* Bytes of all values one cel_eval() builds, which it frees at its end. */
+#define CEL_EVAL_MEMORY_MAX (64u * 1024 * 1024)
+
+/*
+ * Evaluates a tree from cel_parse() with the members of the JSON object
+ * input (NULL for none) as its variables. The iteration variable of a
+ * macro shadows a member of the same name. Returns the value as new JSON
+ * that the caller releases with json_decref(): an int or uint becomes an
+ * integer, a double a real, a list an array and a map with string keys an
+ * object. On failure returns NULL with err set. A runtime error such as
+ * "no such key: 'x'", "division by zero" or a passed limit is 400
+ * CONFIG_INVALID with "LINE:COLUMN: message", and a failed allocation is
+ * 503 UNAVAILABLE. Callers add the origin with pg_error_prefix().
+ */
+json_t *cel_eval(const struct cel_ast *ast, const json_t *input,
+                 struct pg_error **err);
 
 #endif
