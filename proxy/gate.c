@@ -924,27 +924,16 @@ reader_thread_count(const struct config *cfg)
 static int
 verdict_key_init(struct gate *gate, struct pg_error **err)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
     char text[PG_DIGEST_MAX + 64];
-    int len;
+    int len = snprintf(text, sizeof(text), "%s inspector %s",
+                       policy_digest(gate->policy), INSPECTOR_VERSION);
 
-    len = snprintf(text, sizeof(text), "%s inspector %s",
-                   policy_digest(gate->policy), INSPECTOR_VERSION);
     if (len < 0 || (size_t)len >= sizeof(text) ||
-        EVP_Digest(text, (size_t)len, md, &md_len, EVP_sha256(), NULL) != 1 ||
-        md_len != 32) {
+        compute_digest("sha256", text, (size_t)len, gate->verdict_key) < 0) {
         pg_error_set(err, 500, PG_ERR_INTERNAL,
                      "cannot compute the verdict key with OpenSSL");
         return -1;
     }
-    memcpy(gate->verdict_key, "sha256:", 7);
-    for (unsigned int i = 0; i < md_len; i++) {
-        gate->verdict_key[7 + 2 * i] = hex[md[i] >> 4];
-        gate->verdict_key[7 + 2 * i + 1] = hex[md[i] & 0x0f];
-    }
-    gate->verdict_key[7 + 2 * md_len] = '\0';
     return 0;
 }
 
