@@ -30,8 +30,8 @@
 
 struct inspector_secrets;
 
-/* How one layer is read: the limits that guard against hostile layers and
- * the secret rules. The same options may be shared by many threads. */
+/* The reading options of one layer: the limits that guard against hostile
+ * layers, and the secret rules. Many threads may share the same options. */
 struct inspector_options {
     uint64_t entries_max;     /* tar entries in one layer */
     uint64_t bytes_max;       /* decompressed bytes of one layer */
@@ -124,7 +124,7 @@ json_t *inspector_list_layer(const char *path, const char *digest,
                              struct pg_error **err);
 
 /*
- * Where a layer's bytes come from: a file in the blob store, a file that
+ * The source of a layer's bytes: a file in the blob store, a file that
  * is still being downloaded, or an entry of an archive. read stores up to
  * len bytes at buf and returns how many, 0 at the end of the layer, or -1
  * with *err set. It may block, so layers are read on worker threads.

@@ -140,7 +140,7 @@ struct cli_options {
     enum sbom_format format;
 };
 
-/* Where the image's blobs are read from. */
+/* The place the image's blobs are read from. */
 enum store_kind {
     STORE_DIRECTORY, /* members are files under root */
     STORE_ARCHIVE,   /* members are entries of the tar file root */
