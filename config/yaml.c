@@ -37,6 +37,13 @@ struct yaml_mark {
     size_t index;
     size_t line;
     size_t column;
+    /* Where a scalar's text starts: after the opening quote, or on the
+     * first line of a block scalar. Equal to line and column otherwise. */
+    size_t content_line;
+    size_t content_column;
+    size_t content_index; /* the byte of the text where that is */
+    int style;            /* libyaml's yaml_scalar_style_t */
+    bool literal;         /* a "|" block, whose lines are kept as written */
 };
 
 /*
@@ -51,6 +58,8 @@ struct yaml_table {
 
 struct yaml_doc {
     char *name;
+    char *text; /* a copy of the input, to map positions inside strings */
+    size_t len;
     json_t *root;
     struct yaml_table values;
     struct yaml_table keys;
@@ -62,6 +71,11 @@ struct yaml_builder {
     struct yaml_doc *doc;
     const char *text;
     size_t len;
+    /* libyaml's mark index counts characters; these remember the byte
+     * offset of one character index so that converting the next, which
+     * is never much further, does not start over. */
+    size_t cursor_char;
+    size_t cursor_byte;
 };
 
 /* Sets err to "NAME:LINE:COLUMN: message" for a 0-based libyaml mark. */
@@ -118,6 +132,11 @@ table_add(struct yaml_table *table, const json_t *owner, const char *key,
     slot->index = index;
     slot->line = mark.line + 1;
     slot->column = mark.column + 1;
+    slot->content_line = slot->line;
+    slot->content_column = slot->column;
+    slot->content_index = mark.index;
+    slot->style = YAML_ANY_SCALAR_STYLE;
+    slot->literal = false;
     table->n++;
     return 0;
 }
@@ -186,6 +205,73 @@ record_value(struct yaml_builder *b, const json_t *value, yaml_mark_t mark)
     if (is_singleton(value))
         return 0;
     return table_add(&b->doc->values, value, NULL, 0, mark);
+}
+
+/*
+ * Records where the text of the scalar just added to the value table
+ * starts, so that a position inside the text (a CEL expression's error)
+ * can be turned into a position in the file. A block scalar's text starts
+ * on the first line after its header that is not blank, after the
+ * indentation.
+ */
+static size_t utf8_length(unsigned char c);
+
+/* Returns the byte offset of character index (a libyaml mark's index). */
+static size_t
+byte_offset(struct yaml_builder *b, size_t index)
+{
+    if (index < b->cursor_char) {
+        b->cursor_char = 0;
+        b->cursor_byte = 0;
+    }
+    while (b->cursor_char < index && b->cursor_byte < b->len) {
+        b->cursor_byte += utf8_length((unsigned char)b->text[b->cursor_byte]);
+        b->cursor_char++;
+    }
+    return b->cursor_byte < b->len ? b->cursor_byte : b->len;
+}
+
+static void
+record_content(struct yaml_builder *b, const yaml_event_t *event)
+{
+    struct yaml_mark *slot = &b->doc->values.marks[b->doc->values.n - 1];
+    size_t at = byte_offset(b, event->start_mark.index);
+    size_t line = slot->line;
+    size_t indent = 0;
+
+    slot->style = (int)event->data.scalar.style;
+    switch (event->data.scalar.style) {
+    case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+    case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+        slot->content_column = slot->column + 1;
+        slot->content_index = at + 1;
+        return;
+    case YAML_LITERAL_SCALAR_STYLE:
+    case YAML_FOLDED_SCALAR_STYLE:
+        break;
+    default:
+        return;
+    }
+
+    slot->literal = event->data.scalar.style == YAML_LITERAL_SCALAR_STYLE;
+    while (at < b->len) {
+        /* Skip the rest of this line, then measure the next one. */
+        while (at < b->len && b->text[at] != '\n')
+            at++;
+        if (at >= b->len)
+            break;
+        at++;
+        line++;
+        indent = 0;
+        while (at + indent < b->len && b->text[at + indent] == ' ')
+            indent++;
+        if (at + indent < b->len && b->text[at + indent] != '\n' &&
+            b->text[at + indent] != '\r')
+            break;
+    }
+    slot->content_line = line;
+    slot->content_column = indent + 1;
+    slot->content_index = at + indent;
 }
 
 /* Turns the offset of a reader error into a 0-based line and column. */
@@ -745,6 +831,8 @@ parse_node(struct yaml_builder *b, const yaml_event_t *event, size_t depth,
         json_decref(value);
         return NULL;
     }
+    if (value != NULL && json_is_string(value))
+        record_content(b, event);
     return value;
 }
 
@@ -851,11 +939,15 @@ yaml_doc_parse(const char *name, const char *text, size_t len,
 
     doc = calloc(1, sizeof(*doc));
     if (doc == NULL || (doc->name = strdup(name)) == NULL ||
+        (doc->text = malloc(len + 1)) == NULL ||
         yaml_parser_initialize(&b.parser) == 0) {
         out_of_memory(err);
         goto fail;
     }
     parser_ready = true;
+    memcpy(doc->text, text, len);
+    doc->text[len] = '\0';
+    doc->len = len;
     b.doc = doc;
     yaml_parser_set_input_string(&b.parser, (const unsigned char *)text, len);
 
@@ -976,6 +1068,124 @@ yaml_doc_position(const struct yaml_doc *doc, const json_t *value, size_t *line,
 }
 
 void
+yaml_doc_content_position(const struct yaml_doc *doc, const json_t *string,
+                          size_t *line, size_t *column, bool *literal)
+{
+    const struct yaml_mark *mark = NULL;
+
+    if (string != NULL && !is_singleton(string))
+        mark = table_find(&doc->values, string, NULL, 0);
+    *line = mark != NULL ? mark->content_line : 0;
+    *column = mark != NULL ? mark->content_column : 0;
+    *literal = mark != NULL && mark->literal;
+}
+
+/* Returns the bytes of the UTF-8 sequence that starts with byte c, so
+ * columns count characters as libyaml's marks do. */
+static size_t
+utf8_length(unsigned char c)
+{
+    if (c >= 0xf0)
+        return 4;
+    if (c >= 0xe0)
+        return 3;
+    if (c >= 0xc0)
+        return 2;
+    return 1;
+}
+
+/* Returns the raw bytes of the escape at text[at] in a double-quoted
+ * scalar: "\\n" is 2, "\\x41" 4, "\\u0041" 6, "\\U00000041" 10. */
+static size_t
+escape_length(const char *text, size_t at, size_t len)
+{
+    size_t n = 2;
+
+    if (at + 1 >= len)
+        return 1;
+    if (text[at + 1] == 'x')
+        n = 4;
+    else if (text[at + 1] == 'u')
+        n = 6;
+    else if (text[at + 1] == 'U')
+        n = 10;
+    return at + n <= len ? n : len - at;
+}
+
+void
+yaml_doc_string_position(const struct yaml_doc *doc, const json_t *string,
+                         size_t line, size_t column, size_t *out_line,
+                         size_t *out_column)
+{
+    const struct yaml_mark *mark = NULL;
+    size_t at, raw_line, raw_column, dl = 1, dc = 1;
+    bool single, quoted;
+
+    if (string != NULL && !is_singleton(string))
+        mark = table_find(&doc->values, string, NULL, 0);
+    *out_line = 0;
+    *out_column = 0;
+    if (mark == NULL)
+        return;
+    single = mark->style == YAML_SINGLE_QUOTED_SCALAR_STYLE;
+    quoted = single || mark->style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+    if (!quoted || line < 1 || column < 1) {
+        /* Plain and block scalars keep each character as written; only
+         * their line breaks differ, which the caller handles. */
+        *out_line = mark->content_line + (line > 0 ? line - 1 : 0);
+        *out_column = line <= 1 || mark->literal
+                          ? mark->content_column + (column > 0 ? column - 1 : 0)
+                          : column;
+        return;
+    }
+
+    /* Walk the quoted text one decoded character at a time. */
+    at = mark->content_index;
+    raw_line = mark->content_line;
+    raw_column = mark->content_column;
+    while (at < doc->len && (dl < line || (dl == line && dc < column))) {
+        char c = doc->text[at];
+
+        if ((single && c == '\'') || (!single && c == '"'))
+            if (!single || at + 1 >= doc->len || doc->text[at + 1] != '\'')
+                break; /* the closing quote */
+        if (c == '\n') {
+            /* A line break folds into one space; blank lines after it
+             * are kept as line breaks. */
+            at++;
+            raw_line++;
+            raw_column = 1;
+            while (at < doc->len &&
+                   (doc->text[at] == ' ' || doc->text[at] == '\t')) {
+                at++;
+                raw_column++;
+            }
+            dc++;
+            continue;
+        }
+        if (single && c == '\'') {
+            at += 2;
+            raw_column += 2;
+        } else if (!single && c == '\\') {
+            size_t n = escape_length(doc->text, at, doc->len);
+
+            at += n;
+            raw_column += n;
+            if (doc->text[at - n + 1] == 'n') {
+                dl++;
+                dc = 0;
+            }
+        } else {
+            at += utf8_length((unsigned char)c);
+            raw_column++;
+        }
+        dc++;
+    }
+    *out_line = raw_line;
+    *out_column = raw_column;
+}
+
+void
 yaml_doc_key_position(const struct yaml_doc *doc, const json_t *object,
                       const char *key, size_t *line, size_t *column)
 {
@@ -1007,5 +1217,6 @@ yaml_doc_free(struct yaml_doc *doc)
     table_free(&doc->values);
     json_decref(doc->root);
     free(doc->name);
+    free(doc->text);
     free(doc);
 }

@@ -15,6 +15,7 @@
 #ifndef PG_YAML_H
 #define PG_YAML_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -50,6 +51,28 @@ const char *yaml_doc_name(const struct yaml_doc *doc);
  */
 void yaml_doc_position(const struct yaml_doc *doc, const json_t *value,
                        size_t *line, size_t *column);
+
+/*
+ * Returns the line and column where the text of a string value starts:
+ * after the opening quote of a quoted scalar, or at the first character
+ * of a block scalar's first line. *literal is true for a "|" block, whose
+ * lines are the text's lines, so line N of the text is content line + N - 1
+ * at the same indentation. Gives 0 and 0 for a value not in the document.
+ */
+void yaml_doc_content_position(const struct yaml_doc *doc, const json_t *string,
+                               size_t *line, size_t *column, bool *literal);
+
+/*
+ * Turns a position inside the text of a string value (line and column
+ * counted in the decoded text, 1-based, a column being a character) into
+ * its position in the file: past the escapes and doubled quotes of a
+ * quoted scalar, and at the indentation of a "|" block. A folded or plain
+ * scalar that spans lines gives the line and the column as written in the
+ * text. Gives 0 and 0 for a value not in the document.
+ */
+void yaml_doc_string_position(const struct yaml_doc *doc, const json_t *string,
+                              size_t line, size_t column, size_t *out_line,
+                              size_t *out_column);
 
 /* Returns the line and column of the key that names member key of object,
  * or 0 and 0 when object has no such key in the document. */
