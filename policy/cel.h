@@ -114,12 +114,21 @@ struct cel_ast {
     } value;
     char *string; /* STRING: UTF-8, may contain NUL bytes */
     size_t string_len;
+    /* CALL of matches() whose pattern is a string literal: the pattern
+     * compiled (and JIT-compiled) once by the parser, a pcre2_code that
+     * evaluations on any thread share, so no evaluation compiles it. */
+    void *regex;
+    /* CALL of matchesGlob() whose glob is a string literal that the
+     * parser checked, so evaluations match it without checking it. */
+    bool glob_valid;
     struct cel_ast **children;
     size_t child_count;
 };
 
 /*
- * Parses len bytes of source as one CEL expression. origin names the
+ * Parses len bytes of source as one CEL expression. A matches() call
+ * whose pattern is a string literal has the pattern compiled here, so an
+ * invalid pattern is a parse error. origin names the
  * expression in error messages ("rule no-root (when)"). Returns the tree,
  * which the caller frees with cel_ast_free(), or NULL with err set: 400
  * CONFIG_INVALID with "ORIGIN:LINE:COLUMN: message" for invalid source,

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include "policy/cel.h"
 #include "policy/cel_internal.h"
 
@@ -30,6 +33,7 @@ cel_ast_free(struct cel_ast *ast)
     free(ast->children);
     free(ast->name);
     free(ast->string);
+    pcre2_code_free(ast->regex);
     free((struct cel_node *)ast);
 }
 

@@ -27,6 +27,8 @@
 #include "config/error.h"
 #include "config/parse.h"
 #include "policy/cel.h"
+#include "policy/glob.h"
+#include "policy/version.h"
 
 enum cel_type {
     CEL_TYPE_NULL,
@@ -122,6 +124,9 @@ struct eval {
     size_t regex_count;
     size_t regex_next; /* the entry to replace once the cache is full */
     pcre2_match_context *match_context;
+    /* Match data for the patterns the parser compiled, which are shared
+     * between threads and so cannot carry their own. */
+    pcre2_match_data *literal_match_data;
     /* Set by the step, value size and memory limits and by failed
      * allocations. Such an error ends the evaluation: && and || and the
      * macros never absorb it. */
@@ -1576,12 +1581,24 @@ call_matches(struct eval *ev, const struct cel_ast *ast, struct cel_value *args,
         }
         pcre2_set_match_limit(ev->match_context, CEL_REGEX_MATCH_LIMIT);
     }
-    entry = find_regex(ev, ast, &args[1], err);
-    if (entry == NULL)
-        return -1;
-    rc = pcre2_match(entry->code, (PCRE2_SPTR)args[0].u.string.data,
-                     args[0].u.string.len, 0, 0, entry->match_data,
-                     ev->match_context);
+    if (ast->regex != NULL) {
+        if (ev->literal_match_data == NULL)
+            ev->literal_match_data = pcre2_match_data_create(1, NULL);
+        if (ev->literal_match_data == NULL) {
+            error_memory(ev, err);
+            return -1;
+        }
+        rc = pcre2_match(ast->regex, (PCRE2_SPTR)args[0].u.string.data,
+                         args[0].u.string.len, 0, 0, ev->literal_match_data,
+                         ev->match_context);
+    } else {
+        entry = find_regex(ev, ast, &args[1], err);
+        if (entry == NULL)
+            return -1;
+        rc = pcre2_match(entry->code, (PCRE2_SPTR)args[0].u.string.data,
+                         args[0].u.string.len, 0, 0, entry->match_data,
+                         ev->match_context);
+    }
     if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
         pcre2_get_error_message(rc, message, sizeof(message));
         eval_error(err, ast, "matching regular expression '%.*s' failed: %s",
@@ -1591,6 +1608,100 @@ call_matches(struct eval *ev, const struct cel_ast *ast, struct cel_value *args,
     }
     *out = make_bool(rc >= 0);
     return charge_steps(ev, ast, args[0].u.string.len / 1024, err);
+}
+
+/*
+ * matchesGlob(text, glob) and text.matchesGlob(glob): whether the glob of
+ * policy/glob.h matches all of text, case-sensitively. The match costs the
+ * product of both lengths, which is what the steps count.
+ */
+static int
+call_matches_glob(struct eval *ev, const struct cel_ast *ast,
+                  struct cel_value *args, struct cel_value *out,
+                  struct pg_error **err)
+{
+    char why[256];
+
+    if (args[0].type != CEL_TYPE_STRING || args[1].type != CEL_TYPE_STRING) {
+        error_no_overload(err, ast, "matchesGlob", args, 2);
+        return -1;
+    }
+    if (!ast->glob_valid &&
+        pg_glob_check(args[1].u.string.data, args[1].u.string.len, why,
+                      sizeof(why)) < 0) {
+        eval_error(err, ast, "invalid glob '%.*s': %s", quote_len(&args[1]),
+                   args[1].u.string.data, why);
+        return -1;
+    }
+    *out = make_bool(pg_glob_match_valid(
+        args[1].u.string.data, args[1].u.string.len, args[0].u.string.data,
+        args[0].u.string.len, false));
+    return charge_steps(
+        ev, ast, (uint64_t)args[0].u.string.len * args[1].u.string.len / 1024,
+        err);
+}
+
+/* Looks up the version scheme that args[0] names. */
+static int
+version_scheme(const struct cel_ast *ast, const struct cel_value *name,
+               enum pg_version_scheme *scheme, struct pg_error **err)
+{
+    char why[PG_VERSION_WHY_BYTES];
+
+    if (pg_version_scheme_lookup(name->u.string.data, name->u.string.len,
+                                 scheme, why, sizeof(why)) == 0)
+        return 0;
+    eval_error(err, ast, "%s", why);
+    return -1;
+}
+
+/* compareVersions(scheme, a, b): -1, 0 or 1 as version a is below, equal
+ * to or above version b in the scheme of policy/version.h. */
+static int
+call_compare_versions(struct eval *ev, const struct cel_ast *ast,
+                      struct cel_value *args, struct cel_value *out,
+                      struct pg_error **err)
+{
+    enum pg_version_scheme scheme;
+    char why[PG_VERSION_WHY_BYTES];
+    int result;
+
+    if (args[0].type != CEL_TYPE_STRING || args[1].type != CEL_TYPE_STRING ||
+        args[2].type != CEL_TYPE_STRING) {
+        error_no_overload(err, ast, "compareVersions", args, 3);
+        return -1;
+    }
+    if (version_scheme(ast, &args[0], &scheme, err) < 0)
+        return -1;
+    if (pg_version_compare(scheme, args[1].u.string.data, args[1].u.string.len,
+                           args[2].u.string.data, args[2].u.string.len, &result,
+                           why, sizeof(why)) < 0) {
+        eval_error(err, ast, "%s", why);
+        return -1;
+    }
+    out->type = CEL_TYPE_INT;
+    out->u.int64 = result;
+    return 0;
+}
+
+/* isVersion(scheme, text): whether text is a valid version in the
+ * scheme. An unknown scheme is an error, not false. */
+static int
+call_is_version(struct eval *ev, const struct cel_ast *ast,
+                struct cel_value *args, struct cel_value *out,
+                struct pg_error **err)
+{
+    enum pg_version_scheme scheme;
+
+    if (args[0].type != CEL_TYPE_STRING || args[1].type != CEL_TYPE_STRING) {
+        error_no_overload(err, ast, "isVersion", args, 2);
+        return -1;
+    }
+    if (version_scheme(ast, &args[0], &scheme, err) < 0)
+        return -1;
+    *out = make_bool(
+        pg_version_valid(scheme, args[1].u.string.data, args[1].u.string.len));
+    return 0;
 }
 
 typedef int (*cel_function)(struct eval *ev, const struct cel_ast *ast,
@@ -1617,13 +1728,19 @@ static const struct {
     {"lowerAscii", 1, false, true, call_case},
     {"upperAscii", 1, false, true, call_case},
     {"matches", 2, true, true, call_matches},
+    {"matchesGlob", 2, true, true, call_matches_glob},
+    {"compareVersions", 3, true, false, call_compare_versions},
+    {"isVersion", 2, true, false, call_is_version},
 };
+
+/* Arguments of the function with the most, counting the receiver. */
+#define CEL_FUNCTION_ARGUMENTS_MAX 3
 
 static int
 eval_call(struct eval *ev, const struct cel_ast *ast, struct cel_value *out,
           struct pg_error **err)
 {
-    struct cel_value args[2];
+    struct cel_value args[CEL_FUNCTION_ARGUMENTS_MAX];
     bool known = false;
 
     for (size_t i = 0; i < sizeof(functions) / sizeof(functions[0]); i++) {
@@ -1964,6 +2081,7 @@ release_eval(struct eval *ev)
         pcre2_match_data_free(ev->regexes[i].match_data);
         pcre2_code_free(ev->regexes[i].code);
     }
+    pcre2_match_data_free(ev->literal_match_data);
     pcre2_match_context_free(ev->match_context);
 }
 

@@ -12,9 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include "config/error.h"
 #include "policy/cel.h"
 #include "policy/cel_internal.h"
+#include "policy/glob.h"
 
 /* Characters of a token quoted in an error message. */
 #define CEL_QUOTE_MAX 32
@@ -28,6 +32,9 @@ struct parser {
     const char *origin;
     struct pg_error **err;
 };
+
+static int compile_literal_regex(struct parser *p, struct cel_ast *call);
+static int check_literal_glob(struct parser *p, struct cel_ast *call);
 
 /* A list of children being collected, bounded by its caller. */
 struct node_list {
@@ -624,7 +631,8 @@ parse_call(struct parser *p, char *name, struct cel_ast *receiver,
     node->receiver = has_receiver;
     node->name = name;
     name = NULL;
-    if (node_adopt(p, node, &children) < 0) {
+    if (node_adopt(p, node, &children) < 0 ||
+        compile_literal_regex(p, node) < 0 || check_literal_glob(p, node) < 0) {
         cel_ast_free(node);
         node = NULL;
     }
@@ -635,6 +643,71 @@ out:
     list_free(&args);
     free(name);
     return node;
+}
+
+/*
+ * Compiles the pattern of a matches() call when it is a string literal,
+ * as nearly every policy writes it, so evaluations share one compiled
+ * pattern instead of compiling it each time. Returns 0, or -1 with the
+ * parser's error set for an invalid pattern or short memory.
+ */
+static int
+compile_literal_regex(struct parser *p, struct cel_ast *call)
+{
+    const struct cel_ast *pattern;
+    PCRE2_UCHAR message[256];
+    PCRE2_SIZE offset;
+    int code;
+
+    if (strcmp(call->name, "matches") != 0 || call->child_count != 2 ||
+        call->children[1]->kind != CEL_AST_STRING)
+        return 0;
+    pattern = call->children[1];
+    call->regex =
+        pcre2_compile((PCRE2_SPTR)pattern->string, pattern->string_len,
+                      PCRE2_UTF, &code, &offset, NULL);
+    if (call->regex == NULL) {
+        if (code == PCRE2_ERROR_NOMEMORY) {
+            cel_error_memory(p->err);
+            return -1;
+        }
+        pcre2_get_error_message(code, message, sizeof(message));
+        cel_error_at(p->err, p->origin, pattern->line, pattern->column,
+                     "invalid regular expression '%.*s': %s at offset %zu; "
+                     "fix the pattern (PCRE2 syntax)",
+                     pattern->string_len > 64 ? 64 : (int)pattern->string_len,
+                     pattern->string, (const char *)message, (size_t)offset);
+        return -1;
+    }
+    /* Without JIT support the interpreter runs the same pattern. */
+    (void)pcre2_jit_compile(call->regex, PCRE2_JIT_COMPLETE);
+    return 0;
+}
+
+/*
+ * Checks the glob of a matchesGlob() call when it is a string literal, so
+ * that an invalid glob is a parse error and evaluations skip the check.
+ * Returns 0, or -1 with the parser's error set.
+ */
+static int
+check_literal_glob(struct parser *p, struct cel_ast *call)
+{
+    const struct cel_ast *glob;
+    char why[256];
+
+    if (strcmp(call->name, "matchesGlob") != 0 || call->child_count != 2 ||
+        call->children[1]->kind != CEL_AST_STRING)
+        return 0;
+    glob = call->children[1];
+    if (pg_glob_check(glob->string, glob->string_len, why, sizeof(why)) < 0) {
+        cel_error_at(p->err, p->origin, glob->line, glob->column,
+                     "invalid glob '%.*s': %s",
+                     glob->string_len > 64 ? 64 : (int)glob->string_len,
+                     glob->string, why);
+        return -1;
+    }
+    call->glob_valid = true;
+    return 0;
 }
 
 /* Parses a list or map literal, the current token being '[' or '{'. */

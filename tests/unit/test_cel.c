@@ -345,6 +345,17 @@ static const struct error_case syntax_errors[] = {
                   "expression, found '{'"},
     {"a + * b", "t:1:5: expected an expression, found '*'"},
     {"a # b", "t:1:3: unexpected '#'"},
+    /* A literal pattern is compiled by the parser, so a bad one is a
+     * parse error at the literal; expected text from pcre2test 10.42. */
+    {"'abc'.matches('[')",
+     "t:1:15: invalid regular expression '[': missing terminating ] for "
+     "character class at offset 1; fix the pattern (PCRE2 syntax)"},
+    {"'a'.matchesGlob('[a')",
+     "t:1:17: invalid glob '[a': the character class at character 1 has no "
+     "closing ']'; close it, or write '\\[' for a literal '['"},
+    {"matches(s, 'a(')",
+     "t:1:12: invalid regular expression 'a(': missing closing parenthesis "
+     "at offset 2; fix the pattern (PCRE2 syntax)"},
     {"'\xc3\xa9' + #", "t:1:7: unexpected '#'"},
     {"a\x01", "t:1:2: unexpected character U+0001"},
     {"a \xff", "t:1:3: unexpected invalid UTF-8 byte 0xFF"},

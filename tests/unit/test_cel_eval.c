@@ -460,7 +460,7 @@ static const struct eval_case function_cases[] = {
     {"'abc'.matches('^b')", NULL, "false", NULL},
     {"'\\u00e9'.matches('^.$')", NULL, "true", NULL},
     {"config.user.matches('^ro+t$')", image_input, "true", NULL},
-    {"'abc'.matches('[')", NULL, NULL,
+    {"'abc'.matches('[' + '')", NULL, NULL,
      "1:7: invalid regular expression '[': missing terminating ] for "
      "character class at offset 1"},
     {"'abc'.matches(1)", NULL, NULL,
@@ -651,6 +651,78 @@ START_TEST(test_regex_cached_per_site)
 }
 END_TEST
 
+static const char packages_input[] =
+    "{\"packages\": [{\"type\": \"npm\", \"name\": \"a\", "
+    "\"version\": \"1.2.3\"}, {\"type\": \"pypi\", \"name\": \"b\", "
+    "\"version\": \"2.0.0.post1\"}, {\"type\": \"deb\", \"name\": "
+    "\"c\", \"version\": \"1:0.1\"}]}";
+
+static const struct eval_case policy_function_cases[] = {
+    {"matchesGlob('docker.io/library/nginx', 'docker.io/library/*')", NULL,
+     "true", NULL},
+    {"'docker.io/library/nginx'.matchesGlob('docker.io/*')", NULL, "false",
+     NULL},
+    {"'docker.io/library/nginx'.matchesGlob('docker.io/**')", NULL, "true",
+     NULL},
+    {"'Docker.io'.matchesGlob('docker.io')", NULL, "false", NULL},
+    {"config.user.matchesGlob('r??t')", image_input, "true", NULL},
+    /* A glob built at run time is checked then; a literal one is checked
+     * by the parser (test_cel.c). */
+    {"'a'.matchesGlob('[a' + '')", NULL, NULL,
+     "1:5: invalid glob '[a': the character class at character 1 has no "
+     "closing ']'; close it, or write '\\[' for a literal '['"},
+    {"matchesGlob('a', '' + '')", NULL, NULL,
+     "1:1: invalid glob '': the glob is empty; write '**' to match every "
+     "text"},
+    {"matchesGlob(1, 'a')", NULL, NULL,
+     "1:1: no matching overload for 'matchesGlob' applied to (int, string)"},
+    {"compareVersions('deb', '1.0~rc1', '1.0')", NULL, "-1", NULL},
+    {"compareVersions('deb', '1:0.1', '2.0')", NULL, "1", NULL},
+    {"compareVersions('npm', 'v1.2.3', '1.2.3+build')", NULL, "0", NULL},
+    {"compareVersions('golang', 'v1.10.0', 'v1.9.0')", NULL, "1", NULL},
+    {"compareVersions('pypi', '1.0.post1', '1.0')", NULL, "1", NULL},
+    {"compareVersions('pep440', '1.0alpha1', '1.0a1')", NULL, "0", NULL},
+    {"compareVersions('apk', '1.0_rc1', '1.0')", NULL, "-1", NULL},
+    {"compareVersions('rpm', '1.0^git1', '1.0')", NULL, "1", NULL},
+    {"packages.filter(p, compareVersions(p.type, p.version, '2.0.0') < 0)"
+     ".map(p, p.name)",
+     packages_input, "[\"a\"]", NULL},
+    {"compareVersions('maven', '1', '2')", NULL, NULL,
+     "1:1: unknown version scheme 'maven'; use deb, apk, rpm, semver or "
+     "pep440 (or the package URL types npm, golang, pypi)"},
+    {"compareVersions('semver', '1.x', '1.0.0')", NULL, NULL,
+     "1:1: '1.x' is not a valid semver version: the minor version is not a "
+     "number"},
+    {"compareVersions('deb', '1.0', 'a1')", NULL, NULL,
+     "1:1: 'a1' is not a valid deb version: the upstream version does not "
+     "start with a digit"},
+    {"compareVersions('deb', 1, '1')", NULL, NULL,
+     "1:1: no matching overload for 'compareVersions' applied to (string, "
+     "int, string)"},
+    {"compareVersions('deb', '1')", NULL, NULL,
+     "1:1: no matching overload for 'compareVersions' with 2 arguments"},
+    {"isVersion('deb', '1.0-1')", NULL, "true", NULL},
+    {"isVersion('deb', 'abc')", NULL, "false", NULL},
+    {"isVersion('npm', '1.0')", NULL, "false", NULL},
+    {"packages.all(p, isVersion(p.type, p.version))", packages_input, "true",
+     NULL},
+    {"isVersion('x', '1')", NULL, NULL,
+     "1:1: unknown version scheme 'x'; use deb, apk, rpm, semver or pep440 "
+     "(or the package URL types npm, golang, pypi)"},
+    {"isVersion('deb', null)", NULL, NULL,
+     "1:1: no matching overload for 'isVersion' applied to (string, "
+     "null_type)"},
+    {"'deb'.isVersion('1')", NULL, NULL,
+     "1:7: no matching overload for 'isVersion' with 1 argument and a "
+     "receiver"},
+};
+
+START_TEST(test_policy_functions)
+{
+    check_cases(policy_function_cases, COUNT(policy_function_cases));
+}
+END_TEST
+
 static Suite *
 cel_eval_suite(void)
 {
@@ -670,6 +742,7 @@ cel_eval_suite(void)
     tcase_add_test(tc, test_value_limits);
     tcase_add_test(tc, test_input_not_object);
     tcase_add_test(tc, test_regex_cached_per_site);
+    tcase_add_test(tc, test_policy_functions);
     suite_add_tcase(suite, tc);
     return suite;
 }
