@@ -63,8 +63,7 @@ static void request_succeed(struct gate_request *request, const char *outcome,
 
 /* Writes "ALGORITHM:HEX" of bytes into out (PG_DIGEST_MAX + 1 bytes). */
 static int
-compute_digest(const char *algorithm, const void *bytes, size_t len,
-               char *out)
+compute_digest(const char *algorithm, const void *bytes, size_t len, char *out)
 {
     static const char hex[] = "0123456789abcdef";
     const EVP_MD *md = NULL;
@@ -96,8 +95,8 @@ compute_digest(const char *algorithm, const void *bytes, size_t len,
 static char *
 manifest_media_type(const char *content_type, const json_t *manifest)
 {
-    const char *field = json_string_value(json_object_get(manifest,
-                                                          "mediaType"));
+    const char *field =
+        json_string_value(json_object_get(manifest, "mediaType"));
     size_t len;
 
     if (content_type != NULL) {
@@ -129,6 +128,7 @@ request_free(struct gate_request *request)
     if (request->deliver != NULL)
         event_free(request->deliver);
     gate_result_free(request->result);
+    policy_free(request->policy);
     free(request->accept);
     free(request->media_type);
     free(request->bytes);
@@ -232,7 +232,8 @@ gate_denied_error(const char *subject, const json_t *verdict)
     size_t used = 0, i;
     json_t *entry;
 
-    json_array_foreach(json_object_get(verdict, "denied"), i, entry) {
+    json_array_foreach(json_object_get(verdict, "denied"), i, entry)
+    {
         int n = snprintf(rules + used, sizeof(rules) - used, "%s%s: %s",
                          i > 0 ? "; " : "",
                          json_string_value(json_object_get(entry, "rule")),
@@ -303,15 +304,16 @@ collect_blob_digests(const struct gate_request *request,
 {
     json_t *manifest = json_loadb(request->bytes, request->len, 0, NULL);
     json_t *layers = json_object_get(manifest, "layers"), *layer;
-    const char *config = json_string_value(json_object_get(
-        json_object_get(manifest, "config"), "digest"));
+    const char *config = json_string_value(
+        json_object_get(json_object_get(manifest, "config"), "digest"));
     size_t n = 0, i;
 
     *digests = calloc(json_array_size(layers) + 2, sizeof(**digests));
     if (*digests != NULL) {
-        json_array_foreach(layers, i, layer) {
-            const char *digest = json_string_value(json_object_get(layer,
-                                                                   "digest"));
+        json_array_foreach(layers, i, layer)
+        {
+            const char *digest =
+                json_string_value(json_object_get(layer, "digest"));
 
             if (digest != NULL && reference_digest_valid(digest))
                 snprintf((*digests)[n++], PG_DIGEST_MAX + 1, "%s", digest);
@@ -346,10 +348,10 @@ request_allow_blobs(struct gate_request *request, const char *outcome,
     gate_scope(request->upstream, request->repository, job->scope,
                sizeof(job->scope));
     snprintf(job->policy_digest, sizeof(job->policy_digest), "%s",
-             gate_verdict_key(gate));
+             request->verdict_key);
 
-    found = cache_blob_allowed(gate->cache, request->digest,
-                               job->policy_digest, job->scope, &err);
+    found = cache_blob_allowed(gate->cache, request->digest, job->policy_digest,
+                               job->scope, &err);
     if (found != 0) {
         allow_job_free(job);
         if (found < 0)
@@ -387,35 +389,63 @@ nomem:
 }
 
 void
-gate_request_finish_verdict(struct gate_request *request,
-                            const json_t *verdict, struct pg_error *err)
+gate_policy_request(const struct config_upstream *upstream,
+                    const char *repository, const char *reference,
+                    const char *digest, struct policy_request *out)
 {
-    const char *decision = json_string_value(json_object_get(verdict,
-                                                             "decision"));
-    const char *kind = json_string_value(json_object_get(verdict, "kind"));
+    out->registry = upstream->name;
+    out->repository = repository;
+    out->tag = reference_digest_valid(reference) ? NULL : reference;
+    out->digest = digest;
+}
+
+void
+gate_request_finish_verdict(struct gate_request *request,
+                            const json_t *findings, struct pg_error *err)
+{
+    struct policy_request subject_request;
+    const char *decision, *kind;
     char subject[PG_DIGEST_MAX + 16];
     struct gate_result *result;
+    json_t *verdict;
 
     if (err != NULL) {
         request_fail(request, err);
         return;
     }
+    /* Scope and exceptions depend on the request and the time, so the
+     * stored findings become a verdict anew for each request. */
+    gate_policy_request(request->upstream, request->repository,
+                        request->reference, request->digest, &subject_request);
+    verdict =
+        policy_decide(request->policy, findings, &subject_request, time(NULL));
+    if (verdict == NULL) {
+        pg_error_set(&err, 503, PG_ERR_UNAVAILABLE,
+                     "out of memory while deciding the verdict for image %s",
+                     request->digest);
+        request_fail(request, err);
+        return;
+    }
+    decision = json_string_value(json_object_get(verdict, "decision"));
+    kind = json_string_value(json_object_get(verdict, "kind"));
     if (decision != NULL && strcmp(decision, "allow") == 0) {
         request_allow_blobs(request,
                             kind != NULL && strcmp(kind, "artifact") == 0
                                 ? "artifact"
                                 : "allow",
                             verdict);
+        json_decref(verdict);
         return;
     }
 
     result = result_new(request, "deny");
-    if (result == NULL)
-        return;
-    snprintf(subject, sizeof(subject), "image %s", request->digest);
-    result->err = gate_denied_error(subject, verdict);
-    result->verdict = json_deep_copy(verdict);
-    request_deliver(request, result);
+    if (result != NULL) {
+        snprintf(subject, sizeof(subject), "image %s", request->digest);
+        result->err = gate_denied_error(subject, verdict);
+        result->verdict = json_incref(verdict);
+        request_deliver(request, result);
+    }
+    json_decref(verdict);
 }
 
 static void
@@ -570,8 +600,8 @@ process_manifest(struct gate_request *request, const char *content_type)
                      request->reference, PG_JSON_MAX_DEPTH);
         goto fail;
     }
-    manifest = json_loadb(request->bytes, request->len,
-                          JSON_REJECT_DUPLICATES, &jerr);
+    manifest =
+        json_loadb(request->bytes, request->len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(manifest)) {
         pg_error_set(&err, 502, PG_ERR_UNAVAILABLE,
                      "upstream %s sent a manifest for %s:%s that is not a "
@@ -604,7 +634,7 @@ process_manifest(struct gate_request *request, const char *content_type)
     }
 
     found = cache_verdict_get(gate->cache, request->digest,
-                              gate_verdict_key(gate), &verdict, &err);
+                              request->verdict_key, &verdict, &err);
     if (found < 0)
         goto fail;
     if (found == 1) {
@@ -624,6 +654,8 @@ process_manifest(struct gate_request *request, const char *content_type)
         .artifact = kind == INSPECTOR_KIND_ARTIFACT ||
                     kind == INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT,
         .sniff = kind == INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT,
+        .policy = request->policy,
+        .verdict_key = request->verdict_key,
     };
     if (gate_job_wait(gate, request, &info, &err) < 0)
         goto fail;
@@ -764,9 +796,9 @@ fetch_manifest(struct gate_request *request)
 
     snprintf(path, sizeof(path), "/v2/%s/manifests/%s", request->repository,
              request->reference);
-    request->transfer = upstream_fetch(request->gate->upstreams, &req,
-                                       PG_MANIFEST_MAX_BYTES,
-                                       on_manifest_fetched, request, &err);
+    request->transfer =
+        upstream_fetch(request->gate->upstreams, &req, PG_MANIFEST_MAX_BYTES,
+                       on_manifest_fetched, request, &err);
     if (request->transfer == NULL) {
         if (resolve_stale_tag(request) == 0) {
             pg_error_free(err);
@@ -789,9 +821,9 @@ resolve_manifest(struct gate_request *request)
         return;
     }
 
-    found = cache_manifest_get(request->gate->cache, request->reference,
-                               &request->bytes, &request->len, &media_type,
-                               &err);
+    found =
+        cache_manifest_get(request->gate->cache, request->reference,
+                           &request->bytes, &request->len, &media_type, &err);
     if (found < 0) {
         request_fail(request, err);
         return;
@@ -829,6 +861,9 @@ gate_manifest(struct gate *gate, const struct route *route, const char *accept,
     if (request == NULL)
         goto nomem;
     request->gate = gate;
+    request->policy = policy_ref(gate->policy);
+    snprintf(request->verdict_key, sizeof(request->verdict_key), "%s",
+             gate->verdict_key);
     request->upstream = route->upstream;
     snprintf(request->repository, sizeof(request->repository), "%s",
              route->repository);
@@ -880,12 +915,15 @@ int
 gate_check_source(struct gate *gate, const struct route *route,
                   struct pg_error **err)
 {
+    struct policy_request request;
     json_t *verdict;
     const char *decision;
     char subject[PG_NAME_MAX + 300];
 
-    verdict = policy_check_source(gate->policy, route->upstream->name,
-                                  route->repository, route->reference);
+    gate_policy_request(route->upstream, route->repository, route->reference,
+                        route->reference_is_digest ? route->reference : NULL,
+                        &request);
+    verdict = policy_check_source(gate->policy, &request, time(NULL));
     if (verdict == NULL) {
         pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
                      "out of memory while checking the policy");
@@ -919,17 +957,18 @@ reader_thread_count(const struct config *cfg)
     return cpus > 1024 ? 2048 : (unsigned)cpus * 2;
 }
 
-/* Sets gate->verdict_key from the policy digest and the inspector
- * version. Returns 0, or -1 when OpenSSL fails. */
+/* Stores in key the verdict key of a policy: SHA-256 of its digest and the
+ * inspector version. Returns 0, or -1 when OpenSSL fails. */
 static int
-verdict_key_init(struct gate *gate, struct pg_error **err)
+verdict_key_of(const struct policy *policy, char key[PG_DIGEST_MAX + 1],
+               struct pg_error **err)
 {
     char text[PG_DIGEST_MAX + 64];
     int len = snprintf(text, sizeof(text), "%s inspector %s",
-                       policy_digest(gate->policy), INSPECTOR_VERSION);
+                       policy_digest(policy), INSPECTOR_VERSION);
 
     if (len < 0 || (size_t)len >= sizeof(text) ||
-        compute_digest("sha256", text, (size_t)len, gate->verdict_key) < 0) {
+        compute_digest("sha256", text, (size_t)len, key) < 0) {
         pg_error_set(err, 500, PG_ERR_INTERNAL,
                      "cannot compute the verdict key with OpenSSL");
         return -1;
@@ -943,11 +982,30 @@ gate_verdict_key(const struct gate *gate)
     return gate->verdict_key;
 }
 
+const struct policy *
+gate_policy(const struct gate *gate)
+{
+    return gate->policy;
+}
+
+int
+gate_set_policy(struct gate *gate, struct policy *policy, struct pg_error **err)
+{
+    char key[PG_DIGEST_MAX + 1];
+
+    if (verdict_key_of(policy, key, err) < 0)
+        return -1;
+    policy_free(gate->policy);
+    gate->policy = policy_ref(policy);
+    memcpy(gate->verdict_key, key, sizeof(key));
+    return 0;
+}
+
 struct gate *
 gate_new(struct event_base *base, const struct config *cfg,
          struct upstream_client *upstreams, struct blobfetch *fetches,
-         struct workers *workers, struct cache *cache,
-         const struct policy *policy, struct pg_error **err)
+         struct workers *workers, struct cache *cache, struct policy *policy,
+         struct pg_error **err)
 {
     struct gate *gate = calloc(1, sizeof(*gate));
 
@@ -962,15 +1020,16 @@ gate_new(struct event_base *base, const struct config *cfg,
     gate->fetches = fetches;
     gate->workers = workers;
     gate->cache = cache;
-    gate->policy = policy;
-    if (verdict_key_init(gate, err) < 0) {
+    if (verdict_key_of(policy, gate->verdict_key, err) < 0) {
         free(gate);
         return NULL;
     }
+    gate->policy = policy_ref(policy);
     gate->secrets = inspector_secrets_new(cfg->inspector.secret_rules,
                                           cfg->inspector.n_secret_rules, err);
     if (gate->secrets == NULL) {
         pg_error_prefix(err, "%s: inspector.secret_rules", cfg->source);
+        policy_free(gate->policy);
         free(gate);
         return NULL;
     }
@@ -978,6 +1037,7 @@ gate_new(struct event_base *base, const struct config *cfg,
     if (gate->readers == NULL) {
         pg_error_prefix(err, "starting the layer readers");
         inspector_secrets_free(gate->secrets);
+        policy_free(gate->policy);
         free(gate);
         return NULL;
     }
@@ -1000,6 +1060,7 @@ gate_free(struct gate *gate)
     gate_jobs_free(gate);
     workers_free(gate->readers);
     inspector_secrets_free(gate->secrets);
+    policy_free(gate->policy);
     free(gate);
 }
 

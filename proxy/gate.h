@@ -50,8 +50,18 @@ typedef void (*gate_manifest_cb)(struct gate_result *result, void *arg);
 struct gate *gate_new(struct event_base *base, const struct config *cfg,
                       struct upstream_client *upstreams,
                       struct blobfetch *fetches, struct workers *workers,
-                      struct cache *cache, const struct policy *policy,
+                      struct cache *cache, struct policy *policy,
                       struct pg_error **err);
+
+/*
+ * Puts a new policy in force: requests that start from now on use it and
+ * its verdict key, while requests and inspections under way finish with
+ * the policy they started with. The gate takes a reference to policy.
+ * Returns 0, or -1 with err set when the verdict key cannot be computed,
+ * in which case the old policy stays.
+ */
+int gate_set_policy(struct gate *gate, struct policy *policy,
+                    struct pg_error **err);
 
 /* Cancels every pending request without calling back; accepts NULL. */
 void gate_free(struct gate *gate);
@@ -92,5 +102,8 @@ void gate_result_free(struct gate_result *result);
  * served from records that an older pullgate wrote with the same policy.
  */
 const char *gate_verdict_key(const struct gate *gate);
+
+/* Returns the policy in force; owned by the gate. */
+const struct policy *gate_policy(const struct gate *gate);
 
 #endif

@@ -29,7 +29,7 @@ struct gate {
      * inspector version together (gate_verdict_key). */
     char verdict_key[PG_DIGEST_MAX + 1];
     struct cache *cache;
-    const struct policy *policy;
+    struct policy *policy; /* in force; the gate holds a reference */
     struct gate_job *jobs;         /* inspections under way */
     struct gate_request *requests; /* every live request */
 };
@@ -48,6 +48,10 @@ struct gate_request {
     char *accept;
     gate_manifest_cb cb;
     void *arg;
+    /* The policy in force when the request started, and its verdict key,
+     * kept so that a reload in the middle does not mix two policies. */
+    struct policy *policy;
+    char verdict_key[PG_DIGEST_MAX + 1];
 
     struct upstream_transfer *transfer; /* manifest fetch under way */
     struct gate_job *job;               /* inspection waited on */
@@ -77,6 +81,8 @@ struct gate_manifest {
     const json_t *manifest; /* parsed bytes */
     bool artifact;
     bool sniff; /* an image-config artifact: check its layers are not tar */
+    struct policy *policy; /* the request's, which the job references */
+    const char *verdict_key;
 };
 
 /*
@@ -95,11 +101,18 @@ void gate_job_detach(struct gate_request *request);
 void gate_jobs_free(struct gate *gate);
 
 /*
- * Completes a request with a verdict or an error: builds the result from
- * the request's manifest and schedules the callback. Takes err.
+ * Completes a request with the stored findings of its image, or an error:
+ * decides the verdict for this request (scope and exceptions), builds the
+ * result from the request's manifest and schedules the callback. Takes
+ * err.
  */
 void gate_request_finish_verdict(struct gate_request *request,
-                                 const json_t *verdict, struct pg_error *err);
+                                 const json_t *findings, struct pg_error *err);
+
+/* Fills the policy's view of a request for the manifest digest. */
+void gate_policy_request(const struct config_upstream *upstream,
+                         const char *repository, const char *reference,
+                         const char *digest, struct policy_request *out);
 
 /* Builds the 403 DENIED error for a verdict that denies. */
 struct pg_error *gate_denied_error(const char *subject, const json_t *verdict);

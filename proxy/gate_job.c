@@ -66,11 +66,14 @@ struct gate_job {
 
     const struct config_upstream *upstream;
     char repository[PG_NAME_MAX + 1];
+    char reference_text[PG_DIGEST_MAX + 1]; /* the tag or digest asked for */
     char digest[PG_DIGEST_MAX + 1];
+    struct policy *policy; /* the policy of the request that started it */
+    char verdict_key[PG_DIGEST_MAX + 1];
     json_t *manifest;
     json_t *reference; /* {"registry", "repository", "reference"} */
     bool artifact;
-    bool sniff; /* fetch the layers to show they are not tar archives */
+    bool sniff;    /* fetch the layers to show they are not tar archives */
     char *invalid; /* why the manifest itself cannot be inspected */
 
     struct slot *slots; /* n_layers + 1, the config blob last */
@@ -82,7 +85,8 @@ struct gate_job {
     char *config_bytes;
     size_t config_len;
     bool evaluating;
-    json_t *verdict;
+    json_t *verdict;         /* the findings, which are stored */
+    json_t *decision;        /* the verdict for the job's own request, logged */
     json_t *stored_document; /* from an earlier inspection, if any */
     struct pg_error *store_err;
     uint64_t started_ms;
@@ -125,6 +129,8 @@ job_free(struct gate_job *job)
     json_decref(job->manifest);
     json_decref(job->reference);
     json_decref(job->verdict);
+    json_decref(job->decision);
+    policy_free(job->policy);
     json_decref(job->stored_document);
     pg_error_free(job->fetch_err);
     pg_error_free(job->store_err);
@@ -184,10 +190,10 @@ static void
 slot_init(struct gate_job *job, struct slot *slot, const json_t *descriptor,
           const char *field, size_t index)
 {
-    const char *digest = json_string_value(json_object_get(descriptor,
-                                                           "digest"));
-    const char *media_type = json_string_value(
-        json_object_get(descriptor, "mediaType"));
+    const char *digest =
+        json_string_value(json_object_get(descriptor, "digest"));
+    const char *media_type =
+        json_string_value(json_object_get(descriptor, "mediaType"));
     json_t *size = json_object_get(descriptor, "size");
 
     slot->job = job;
@@ -232,8 +238,9 @@ job_prepare(struct gate_job *job)
     }
     job->n_layers = json_array_size(layers);
     if (job->n_layers > PG_LAYERS_MAX) {
-        job_invalid(job, "manifest %s has %zu layers, more than the %d "
-                         "pullgate inspects",
+        job_invalid(job,
+                    "manifest %s has %zu layers, more than the %d "
+                    "pullgate inspects",
                     job->digest, job->n_layers, PG_LAYERS_MAX);
         job->n_layers = 0;
         return 0;
@@ -241,7 +248,8 @@ job_prepare(struct gate_job *job)
     job->slots = calloc(job->n_layers + 1, sizeof(*job->slots));
     if (job->slots == NULL)
         return -1;
-    json_array_foreach(layers, i, layer) {
+    json_array_foreach(layers, i, layer)
+    {
         slot_init(job, &job->slots[i], layer, "layers", i);
     }
     slot_init(job, &job->slots[job->n_layers], config, "config", 0);
@@ -265,9 +273,9 @@ layer_read_run(void *arg)
     struct inspector_source source = {.read = layer_source_read,
                                       .arg = read->reader};
 
-    read->listing = inspector_scan_layer(&source, read->digest,
-                                         read->media_type, read->size,
-                                         &read->options, &read->error);
+    read->listing =
+        inspector_scan_layer(&source, read->digest, read->media_type,
+                             read->size, &read->options, &read->error);
     read->elapsed_ms = pg_monotonic_ms() - read->started_ms;
 }
 
@@ -321,8 +329,7 @@ layer_read_done(void *arg)
 static struct inspector_options
 layer_options(const struct gate *gate)
 {
-    return inspector_options_from_config(&gate->cfg->inspector,
-                                         gate->secrets);
+    return inspector_options_from_config(&gate->cfg->inspector, gate->secrets);
 }
 
 /*
@@ -330,8 +337,7 @@ layer_options(const struct gate *gate)
  * fetch writes. Returns 0, or -1 with an error. Loop thread.
  */
 static int
-layer_read_start(struct gate_job *job, struct slot *slot,
-                 struct pg_error **err)
+layer_read_start(struct gate_job *job, struct slot *slot, struct pg_error **err)
 {
     struct layer_read *read = calloc(1, sizeof(*read));
 
@@ -471,12 +477,12 @@ on_slot_fetched(struct pg_error *err, void *arg)
 static void
 job_reference_name(const struct gate_job *job, char *buf, size_t size)
 {
-    const char *registry = json_string_value(
-        json_object_get(job->reference, "registry"));
-    const char *repository = json_string_value(
-        json_object_get(job->reference, "repository"));
-    const char *reference = json_string_value(
-        json_object_get(job->reference, "reference"));
+    const char *registry =
+        json_string_value(json_object_get(job->reference, "registry"));
+    const char *repository =
+        json_string_value(json_object_get(job->reference, "repository"));
+    const char *reference =
+        json_string_value(json_object_get(job->reference, "reference"));
 
     if (reference == NULL || reference[0] == '\0')
         reference = job->digest;
@@ -495,8 +501,8 @@ job_layer_digests(const struct gate_job *job)
     json_t *digests = json_array();
 
     for (size_t i = 0; digests != NULL && i < job->n_layers; i++) {
-        if (json_array_append_new(digests,
-                                  json_string(job->slots[i].digest)) < 0) {
+        if (json_array_append_new(digests, json_string(job->slots[i].digest)) <
+            0) {
             json_decref(digests);
             digests = NULL;
         }
@@ -543,9 +549,8 @@ document_add_lineage(struct gate_job *job, json_t *document)
 
     if (n == 0)
         goto out;
-    for (size_t i = n - 1; i-- > 0 &&
-                           json_is_null(json_object_get(document,
-                                                        "base_image"));) {
+    for (size_t i = n - 1;
+         i-- > 0 && json_is_null(json_object_get(document, "base_image"));) {
         const char *chain_id = json_string_value(json_array_get(chain_ids, i));
         int found = cache_lineage_get(job->gate->cache, chain_id, base_digest,
                                       sizeof(base_digest), base_name,
@@ -598,8 +603,8 @@ job_record_lineage(struct gate_job *job)
     if (n == 0)
         goto out;
     chain_id = json_string_value(json_array_get(chain_ids, n - 1));
-    found = cache_lineage_get(job->gate->cache, chain_id, NULL, 0, NULL, 0,
-                              &err);
+    found =
+        cache_lineage_get(job->gate->cache, chain_id, NULL, 0, NULL, 0, &err);
     if (found == 0) {
         job_reference_name(job, name, sizeof(name));
         cache_lineage_put(job->gate->cache, chain_id, job->digest, name, &err);
@@ -639,10 +644,9 @@ build_document(struct gate_job *job)
         return NULL;
     for (size_t i = 0; i < job->n_layers; i++)
         listings[i] = job->slots[i].listing;
-    document = inspector_build_document(job->digest, job->manifest,
-                                        job->config_bytes, job->config_len,
-                                        listings, job->n_layers,
-                                        job->reference, &err);
+    document = inspector_build_document(
+        job->digest, job->manifest, job->config_bytes, job->config_len,
+        listings, job->n_layers, job->reference, &err);
     free(listings);
     if (document != NULL) {
         struct inspector_options options = layer_options(job->gate);
@@ -663,19 +667,11 @@ build_document(struct gate_job *job)
     return document;
 }
 
-static json_t *
-artifact_verdict(const struct policy *policy)
-{
-    return json_pack("{s:s, s:s, s:s, s:[], s:[]}", "decision", "allow",
-                     "kind", "artifact", "policy_digest",
-                     policy_digest(policy), "denied", "warnings");
-}
-
 /* Records every blob of an allowed image as servable. Worker thread. */
 static int
 allow_blobs(struct gate_job *job, struct pg_error **err)
 {
-    const char *pdigest = gate_verdict_key(job->gate);
+    const char *pdigest = job->verdict_key;
     char scope[PG_NAME_MAX + 300];
 
     if (job->slots == NULL || (job->invalid != NULL && !job->artifact))
@@ -699,8 +695,9 @@ evaluate_run(void *arg)
 {
     struct gate_job *job = arg;
     struct cache *cache = job->gate->cache;
-    const struct policy *policy = job->gate->policy;
-    const char *decision, *kind;
+    const struct policy *policy = job->policy;
+    struct policy_request request;
+    const char *decision;
     json_t *document = build_document(job);
 
     if (document == NULL) {
@@ -708,19 +705,27 @@ evaluate_run(void *arg)
                      "out of memory while inspecting image %s", job->digest);
         return;
     }
-    kind = json_string_value(json_object_get(document, "kind"));
-    if (kind != NULL && strcmp(kind, "artifact") == 0)
-        job->verdict = artifact_verdict(policy);
-    else
-        job->verdict = policy_evaluate(policy, document, &job->store_err);
+    job->verdict = policy_evaluate(policy, document, &job->store_err);
     if (job->verdict == NULL)
         goto out;
+    gate_policy_request(job->upstream, job->repository, job->reference_text,
+                        job->digest, &request);
+    job->decision = policy_decide(policy, job->verdict, &request, time(NULL));
+    if (job->decision == NULL) {
+        pg_error_set(&job->store_err, 503, PG_ERR_UNAVAILABLE,
+                     "out of memory while deciding the verdict for image %s",
+                     job->digest);
+        goto out;
+    }
 
     if (job->stored_document == NULL &&
         cache_document_put(cache, job->digest, INSPECTOR_VERSION, document,
                            &job->store_err) < 0)
         goto out;
-    decision = json_string_value(json_object_get(job->verdict, "decision"));
+    /* Blob permissions are written for this job's repository when its
+     * own request is allowed; other requests write theirs when they are
+     * decided (gate_request_finish_verdict). */
+    decision = json_string_value(json_object_get(job->decision, "decision"));
     if (decision != NULL && strcmp(decision, "allow") == 0 &&
         allow_blobs(job, &job->store_err) < 0)
         goto out;
@@ -730,8 +735,8 @@ evaluate_run(void *arg)
         job_record_lineage(job);
     /* The verdict is written last: once it exists, requests are served
      * from it without this job, so the blob permissions must be there. */
-    cache_verdict_put(cache, job->digest, gate_verdict_key(job->gate),
-                      job->verdict, &job->store_err);
+    cache_verdict_put(cache, job->digest, job->verdict_key, job->verdict,
+                      &job->store_err);
 out:
     json_decref(document);
 }
@@ -745,7 +750,8 @@ join_rule_names(const json_t *entries, char *buf, size_t size)
     json_t *entry;
 
     buf[0] = '\0';
-    json_array_foreach(entries, i, entry) {
+    json_array_foreach(entries, i, entry)
+    {
         int n = snprintf(buf + used, size - used, "%s%s", i ? "," : "",
                          json_string_value(json_object_get(entry, "rule")));
         if (n < 0 || (size_t)n >= size - used)
@@ -760,18 +766,20 @@ join_rule_names(const json_t *entries, char *buf, size_t size)
 static void
 log_verdict(struct gate_job *job)
 {
-    char repo[320], denied[512], warnings[512];
+    char repo[320], denied[512], warnings[512], excepted[512];
 
     pg_log(PG_LOG_INFO, "verdict",
            "upstream=%s repo=%s digest=%s decision=%s denied=%s warnings=%s "
-           "layers=%zu elapsed_ms=%llu",
+           "excepted=%s layers=%zu elapsed_ms=%llu",
            job->upstream->name,
            pg_log_quote(repo, sizeof(repo), job->repository), job->digest,
-           json_string_value(json_object_get(job->verdict, "decision")),
-           join_rule_names(json_object_get(job->verdict, "denied"), denied,
+           json_string_value(json_object_get(job->decision, "decision")),
+           join_rule_names(json_object_get(job->decision, "denied"), denied,
                            sizeof(denied)),
-           join_rule_names(json_object_get(job->verdict, "warnings"),
-                           warnings, sizeof(warnings)),
+           join_rule_names(json_object_get(job->decision, "warnings"), warnings,
+                           sizeof(warnings)),
+           join_rule_names(json_object_get(job->decision, "excepted"), excepted,
+                           sizeof(excepted)),
            job->n_layers,
            (unsigned long long)(pg_monotonic_ms() - job->started_ms));
 }
@@ -822,10 +830,9 @@ job_fetch_all(struct gate_job *job)
         size_t i = job->n_layers - k;
         struct slot *slot = &job->slots[i];
 
-        slot->waiter = blobfetch_get(job->gate->fetches, job->upstream,
-                                     job->repository, slot->digest,
-                                     slot->media_type, slot->size,
-                                     on_slot_fetched, slot, &err);
+        slot->waiter = blobfetch_get(
+            job->gate->fetches, job->upstream, job->repository, slot->digest,
+            slot->media_type, slot->size, on_slot_fetched, slot, &err);
         if (slot->waiter == NULL)
             goto fail;
         job->fetches_pending++;
@@ -860,11 +867,15 @@ job_new(struct gate *gate, const struct gate_manifest *manifest)
     snprintf(job->repository, sizeof(job->repository), "%s",
              manifest->repository);
     snprintf(job->digest, sizeof(job->digest), "%s", manifest->digest);
+    snprintf(job->reference_text, sizeof(job->reference_text), "%s",
+             manifest->reference);
+    snprintf(job->verdict_key, sizeof(job->verdict_key), "%s",
+             manifest->verdict_key);
+    job->policy = policy_ref(manifest->policy);
     job->manifest = json_deep_copy(manifest->manifest);
-    job->reference = json_pack("{s:s, s:s, s:s}", "registry",
-                               manifest->upstream->name, "repository",
-                               manifest->repository, "reference",
-                               manifest->reference);
+    job->reference = json_pack(
+        "{s:s, s:s, s:s}", "registry", manifest->upstream->name, "repository",
+        manifest->repository, "reference", manifest->reference);
     if (job->manifest == NULL || job->reference == NULL) {
         job_free(job);
         return NULL;
@@ -873,10 +884,13 @@ job_new(struct gate *gate, const struct gate_manifest *manifest)
 }
 
 static struct gate_job *
-job_find(struct gate *gate, const char *digest)
+job_find(struct gate *gate, const char *digest, const char *verdict_key)
 {
+    /* A job under another policy (one started before a reload) gives
+     * findings under that policy's key, so it is not shared. */
     for (struct gate_job *job = gate->jobs; job != NULL; job = job->next) {
-        if (strcmp(job->digest, digest) == 0)
+        if (strcmp(job->digest, digest) == 0 &&
+            strcmp(job->verdict_key, verdict_key) == 0)
             return job;
     }
     return NULL;
@@ -931,7 +945,8 @@ int
 gate_job_wait(struct gate *gate, struct gate_request *request,
               const struct gate_manifest *manifest, struct pg_error **err)
 {
-    struct gate_job *job = job_find(gate, manifest->digest);
+    struct gate_job *job =
+        job_find(gate, manifest->digest, manifest->verdict_key);
     bool started = false;
 
     if (job == NULL) {

@@ -21,7 +21,6 @@ struct handlers;
 struct handlers_deps {
     const struct config *cfg;
     struct cache *cache;
-    const struct policy *policy;
     struct gate *gate;
     struct blobfetch *fetches;
     struct upstream_client *upstreams;

@@ -46,7 +46,7 @@ def test_verdict_of_an_older_inspector_is_not_served(registry, pullgate):
     assert manifest_digest == image.digest
     assert verdict_key != verdict["policy_digest"]
 
-    allowed = dict(verdict, decision="allow", denied=[], warnings=[])
+    allowed = dict(verdict, findings=[])
     old_key = f"{image.digest} {verdict['policy_digest']}"
     subprocess.run(
         ["mdb_load", "-T", "-s", "verdicts", str(proxy.cache_dir / "lmdb")],
