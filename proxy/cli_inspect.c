@@ -1768,6 +1768,36 @@ out:
     return status;
 }
 
+json_t *
+cli_inspect_layout(const struct config *cfg, const char *dir, const char *tag,
+                   struct pg_error **err)
+{
+    struct image image = {.cfg = cfg, .platform = DEFAULT_PLATFORM};
+    struct inspector_secrets *secrets = NULL;
+    json_t *document = NULL;
+
+    if (set_inspector_options(&image, &secrets, err) < 0 ||
+        set_store(&image, STORE_DIRECTORY, dir, strlen(dir), err) < 0)
+        goto out;
+    image.reference =
+        json_pack("{s:s, s:s+, s:s}", "registry", "", "repository", "oci:", dir,
+                  "reference", tag != NULL ? tag : "");
+    if (image.reference == NULL) {
+        pg_error_set(err, 503, PG_ERR_UNAVAILABLE, "out of memory");
+        goto out;
+    }
+    if (layout_resolve(&image, tag, err) < 0)
+        goto out;
+    document = inspect_image(&image, err);
+out:
+    json_decref(image.manifest);
+    json_decref(image.reference);
+    json_decref(image.layer_members);
+    free(image.config_member);
+    inspector_secrets_free(secrets);
+    return document;
+}
+
 int
 cli_inspect_main(int argc, char **argv, enum cli_inspect_output output)
 {

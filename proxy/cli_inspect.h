@@ -7,6 +7,11 @@
 #ifndef PG_CLI_INSPECT_H
 #define PG_CLI_INSPECT_H
 
+#include <jansson.h>
+
+#include "config/config.h"
+#include "config/error.h"
+
 enum cli_inspect_output {
     CLI_OUTPUT_DOCUMENT, /* pullgate inspect */
     CLI_OUTPUT_SBOM,     /* pullgate sbom */
@@ -23,5 +28,18 @@ enum cli_inspect_output {
  * pthread support and libcurl must be initialised first.
  */
 int cli_inspect_main(int argc, char **argv, enum cli_inspect_output output);
+
+/*
+ * Inspects the image in the OCI image layout directory dir as
+ * `pullgate inspect oci:DIR[:TAG]` does: the manifest whose
+ * org.opencontainers.image.ref.name annotation is tag, or with a NULL tag
+ * the only manifest of index.json (else the one for linux/amd64). Every
+ * blob is verified against its digest. cfg supplies the inspector's limits
+ * and secret rules. Returns the image document, which the caller releases
+ * with json_decref, or NULL with err set when the layout cannot be read or
+ * inspected.
+ */
+json_t *cli_inspect_layout(const struct config *cfg, const char *dir,
+                           const char *tag, struct pg_error **err);
 
 #endif

@@ -3,7 +3,8 @@
  *
  * main() dispatches the command. serve parses the command line, loads the
  * configuration and the policy, opens the cache, and runs the event loop
- * until SIGTERM or SIGINT; inspect and sbom live in proxy/cli_inspect.c.
+ * until SIGTERM or SIGINT; inspect and sbom live in proxy/cli_inspect.c,
+ * and policy in proxy/cli_policy.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +24,7 @@
 #include "policy/policy.h"
 #include "proxy/blobfetch.h"
 #include "proxy/cli_inspect.h"
+#include "proxy/cli_policy.h"
 #include "proxy/gate.h"
 #include "proxy/handlers.h"
 #include "proxy/server.h"
@@ -34,12 +36,15 @@ static const char usage[] =
     "       pullgate inspect [-c CONFIG] [--platform OS/ARCH] REF\n"
     "       pullgate sbom [-c CONFIG] [--platform OS/ARCH] REF\n"
     "                     --format spdx-json|cyclonedx-json\n"
+    "       pullgate policy eval|lint|test ...\n"
     "       pullgate --help | --version\n"
     "\n"
     "serve runs an OCI registry mirror that forwards pulls to upstream\n"
     "registries, inspects each image, and serves only images its policy\n"
     "allows. inspect prints the image document of one image, and sbom its\n"
-    "software bill of materials; see pullgate inspect --help.\n"
+    "software bill of materials; see pullgate inspect --help. policy\n"
+    "evaluates CEL expressions, checks policies and runs their tests; see\n"
+    "pullgate policy --help.\n"
     "\n"
     "Options of serve (each overrides the configuration file):\n"
     "  -c, --config FILE      YAML configuration file (default: built-in\n"
@@ -72,6 +77,16 @@ struct daemon {
     struct event *sighup;
     struct event *drain_timer; /* checks for open requests while stopping */
     uint64_t stop_deadline_ms; /* 0 until the first stop signal */
+    bool reloading;            /* a policy reload is running on a worker */
+    bool reload_again;         /* SIGHUP came during it: reload once more */
+};
+
+/* A policy reload: the policy is read on a worker thread, since reading
+ * files and checking every expression must not hold up the loop. */
+struct reload {
+    struct daemon *d;
+    struct policy *policy;
+    struct pg_error *err;
 };
 
 /* How often a stopping daemon checks whether open requests have ended. */
@@ -134,13 +149,123 @@ on_libevent_log(int severity, const char *message)
            pg_log_quote(quoted, sizeof(quoted), message));
 }
 
+/* Logs each warning of a loaded policy, such as an expired exception. */
+static void
+log_policy_warnings(const struct policy *policy)
+{
+    char message[PG_ERROR_MESSAGE_MAX + 64];
+    const json_t *warning;
+    size_t i;
+
+    json_array_foreach(policy_warnings(policy), i, warning)
+    {
+        pg_log(PG_LOG_WARN, "policy_warning",
+               "file=\"%s\" line=%lld message=%s",
+               json_string_value(json_object_get(warning, "file")),
+               (long long)json_integer_value(json_object_get(warning, "line")),
+               pg_log_quote(
+                   message, sizeof(message),
+                   json_string_value(json_object_get(warning, "message"))));
+    }
+}
+
+static void
+reload_run(void *arg)
+{
+    struct reload *reload = arg;
+
+    reload->policy = policy_load(reload->d->cfg->policy_path, &reload->err);
+}
+
+static void start_reload(struct daemon *d);
+
+/*
+ * Puts the new policy in force, or keeps the old one when the new one is
+ * invalid. Images inspected before are evaluated again from their stored
+ * documents on their next request, since verdicts are keyed by policy.
+ */
+static void
+reload_done(void *arg)
+{
+    struct reload *reload = arg;
+    struct daemon *d = reload->d;
+    char message[PG_ERROR_MESSAGE_MAX + 64];
+    const char *old_digest = policy_digest(d->policy);
+
+    d->reloading = false;
+    if (d->stop_deadline_ms != 0) {
+        /* Stopping: the new policy would serve nothing. */
+    } else if (reload->policy == NULL) {
+        pg_log(PG_LOG_ERROR, "policy_reload_failed",
+               "policy=\"%s\" kept_digest=%s error=%s",
+               policy_source(d->policy), old_digest,
+               pg_log_quote(message, sizeof(message), reload->err->message));
+    } else if (strcmp(policy_digest(reload->policy), old_digest) == 0) {
+        pg_log(PG_LOG_INFO, "policy_unchanged", "policy=\"%s\" digest=%s",
+               policy_source(reload->policy), old_digest);
+    } else if (gate_set_policy(d->gate, reload->policy, &reload->err) < 0) {
+        pg_log(PG_LOG_ERROR, "policy_reload_failed",
+               "policy=\"%s\" kept_digest=%s error=%s",
+               policy_source(d->policy), old_digest,
+               pg_log_quote(message, sizeof(message), reload->err->message));
+    } else {
+        pg_log(PG_LOG_INFO, "policy_reloaded",
+               "policy=\"%s\" old_digest=%s digest=%s",
+               policy_source(reload->policy), old_digest,
+               policy_digest(reload->policy));
+        log_policy_warnings(reload->policy);
+        policy_free(d->policy);
+        d->policy = reload->policy;
+        reload->policy = NULL;
+    }
+    policy_free(reload->policy);
+    pg_error_free(reload->err);
+    free(reload);
+    if (d->reload_again && d->stop_deadline_ms == 0) {
+        d->reload_again = false;
+        start_reload(d);
+    }
+}
+
+static void
+start_reload(struct daemon *d)
+{
+    struct reload *reload = calloc(1, sizeof(*reload));
+    struct pg_error *err = NULL;
+
+    if (reload == NULL) {
+        pg_log(PG_LOG_ERROR, "policy_reload_failed",
+               "error=\"out of memory; send SIGHUP again\"");
+        return;
+    }
+    reload->d = d;
+    if (workers_submit(d->workers, reload_run, reload_done, reload, &err) < 0) {
+        pg_log(PG_LOG_ERROR, "policy_reload_failed", "error=\"%s\"",
+               err->message);
+        pg_error_free(err);
+        free(reload);
+        return;
+    }
+    d->reloading = true;
+}
+
+/* SIGHUP reloads the policy. Signals that arrive during a reload are
+ * folded into one more reload after it, so the last edit always counts. */
 static void
 on_sighup(evutil_socket_t signal_number, short what, void *arg)
 {
-    /* TODO: reload the policy on SIGHUP; until then the signal is logged
-     * and ignored so that it does not kill the daemon. */
-    pg_log(PG_LOG_WARN, "sighup_ignored",
-           "reason=\"policy reload is not supported yet; restart pullgate\"");
+    struct daemon *d = arg;
+
+    if (d->stop_deadline_ms != 0)
+        return;
+    pg_log(PG_LOG_INFO, "policy_reload_started", "policy=\"%s\"",
+           d->cfg->policy_path != NULL ? d->cfg->policy_path
+                                       : "built-in default policy");
+    if (d->reloading) {
+        d->reload_again = true;
+        return;
+    }
+    start_reload(d);
 }
 
 static struct config *
@@ -246,7 +371,6 @@ daemon_start(struct daemon *d, struct pg_error **err)
     deps = (struct handlers_deps){
         .cfg = d->cfg,
         .cache = d->cache,
-        .policy = d->policy,
         .gate = d->gate,
         .fetches = d->fetches,
         .upstreams = d->upstreams,
@@ -318,6 +442,7 @@ log_start(const struct daemon *d)
            d->cfg->tls_cert_file != NULL ? "on" : "off", upstreams,
            d->cfg->cache_dir, policy_source(d->policy),
            policy_digest(d->policy), workers_count(d->workers), d->cfg->source);
+    log_policy_warnings(d->policy);
 }
 
 /*
@@ -386,6 +511,8 @@ main(int argc, char **argv)
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (strcmp(argv[1], "policy") == 0)
+        return cli_policy_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "inspect") != 0 &&
         strcmp(argv[1], "sbom") != 0) {
         fprintf(stderr,
