@@ -55,8 +55,8 @@ def test_relabelled_config_is_still_inspected(
     assert response.status_code == 403
     assert response.json()["errors"][0]["message"] == (
         f"image {image.digest} is denied by policy: no-credential-files: "
-        "image contains a cloud credential or SSH private key file "
-        "(root/.aws/credentials)"
+        "image contains AWS credentials or an SSH private key: "
+        "root/.aws/credentials (layer 0)"
     )
     layer = image.layers[0]
     blob = proxy.get(f"/v2/{NAME}/blobs/{layer.digest}")
@@ -82,8 +82,8 @@ def relayered(
 
 
 CREDENTIALS_DENIAL = (
-    "is denied by policy: no-credential-files: image contains a cloud "
-    "credential or SSH private key file (root/.aws/credentials)"
+    "is denied by policy: no-credential-files: image contains AWS "
+    "credentials or an SSH private key: root/.aws/credentials (layer 0)"
 )
 
 

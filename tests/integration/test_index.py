@@ -91,6 +91,6 @@ def test_denied_platform_only(registry, pullgate):
     assert leaky_response.status_code == 403
     assert leaky_response.json()["errors"][0]["message"] == (
         f"image {leaky.digest} is denied by policy: no-credential-files: "
-        "image contains a cloud credential or SSH private key file "
-        "(root/.ssh/id_rsa)"
+        "image contains AWS credentials or an SSH private key: "
+        "root/.ssh/id_rsa (layer 0)"
     )

@@ -6,11 +6,11 @@ NAME = "team/rootapp"
 TAG = "1"
 
 DENY_ROOT = """\
-version: 1
+version: 2
 rules:
   - name: root-user
-    kind: require_non_root
     action: deny
+    when: 'config.user.matches("^(root|[+-]?0+)?(:.*)?$")'
     message: image runs as root
 """
 

@@ -5,32 +5,33 @@ import pytest
 from pgtest import images
 
 TAG = "1"
-POLICY = r"""version: 1
+POLICY = r"""version: 2
 on_inspection_failure: deny
 rules:
   - name: non-root-user
-    kind: require_non_root
     action: deny
+    when: 'config.user.matches("^(root|[+-]?0+)?(:.*)?$")'
     message: image runs as root
   - name: no-private-keys
-    kind: deny_files
     action: deny
+    when: |-
+      files.exists(f, f.path.endsWith(".key") &&
+        !f.path.startsWith("usr/share/doc/"))
     message: image contains a private key file
-    paths:
-      - '\.key$'
-    except_paths:
-      - '^usr/share/doc/'
+    message_expression: |-
+      [files.filter(f, f.path.endsWith(".key") &&
+        !f.path.startsWith("usr/share/doc/")).map(f, f.path)
+      ].map(found, "image contains a private key file (" + found[0] +
+        (size(found) > 1 ? " and " + string(size(found) - 1) + " more" : "") +
+        ")")[0]
   - name: no-blocked-repositories
-    kind: denied_repositories
     action: deny
+    when: 'image.repository == "team/blocked"'
     message: repository is blocked
-    patterns:
-      - '^team/blocked$'
   - name: no-mirror
-    kind: denied_registries
     action: deny
+    when: 'image.registry == "mirror.test"'
     message: pulls from mirror.test are blocked
-    registries: [mirror.test]
 """
 
 

@@ -6,7 +6,7 @@ from pgtest import images, skopeo
 
 NAME = "team/leaky"
 TAG = "1"
-RULE_MESSAGE = "image contains a cloud credential or SSH private key file"
+RULE_MESSAGE = "image contains AWS credentials or an SSH private key"
 
 
 def leaky_image() -> images.Manifest:
@@ -45,7 +45,7 @@ def test_manifest_get_denied(denied):
     assert error["code"] == "DENIED"
     assert error["message"] == (
         f"image {image.digest} is denied by policy: no-credential-files: "
-        f"{RULE_MESSAGE} (root/.aws/credentials)"
+        f"{RULE_MESSAGE}: root/.aws/credentials (layer 1)"
     )
 
 
@@ -110,7 +110,7 @@ def test_several_paths_listed(registry, pullgate):
     message = response.json()["errors"][0]["message"]
     assert message.startswith(
         f"image {image.digest} is denied by policy: no-credential-files: "
-        f"{RULE_MESSAGE} ("
+        f"{RULE_MESSAGE}: "
     )
     assert "home/app/.ssh/id_ed25519" in message
     assert "root/.aws/credentials" in message
