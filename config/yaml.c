@@ -1112,6 +1112,27 @@ escape_length(const char *text, size_t at, size_t len)
     return at + n <= len ? n : len - at;
 }
 
+/* Advances past the spaces and tabs at text[*at], counting columns. */
+static void
+skip_blanks(const struct yaml_doc *doc, size_t *at, size_t *column)
+{
+    while (*at < doc->len &&
+           (doc->text[*at] == ' ' || doc->text[*at] == '\t')) {
+        (*at)++;
+        (*column)++;
+    }
+}
+
+/* Whether only spaces and tabs stand between text[at] and a line break,
+ * which YAML trims when it folds the line. */
+static bool
+blanks_before_break(const struct yaml_doc *doc, size_t at)
+{
+    while (at < doc->len && (doc->text[at] == ' ' || doc->text[at] == '\t'))
+        at++;
+    return at < doc->len && doc->text[at] == '\n';
+}
+
 void
 yaml_doc_string_position(const struct yaml_doc *doc, const json_t *string,
                          size_t line, size_t column, size_t *out_line,
@@ -1127,46 +1148,63 @@ yaml_doc_string_position(const struct yaml_doc *doc, const json_t *string,
     *out_column = 0;
     if (mark == NULL)
         return;
-    single = mark->style == YAML_SINGLE_QUOTED_SCALAR_STYLE;
-    quoted = single || mark->style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-    if (!quoted || line < 1 || column < 1) {
-        /* Plain and block scalars keep each character as written; only
-         * their line breaks differ, which the caller handles. */
+    if (mark->literal || line < 1 || column < 1) {
+        /* A literal block keeps each line and character as written. */
         *out_line = mark->content_line + (line > 0 ? line - 1 : 0);
-        *out_column = line <= 1 || mark->literal
-                          ? mark->content_column + (column > 0 ? column - 1 : 0)
-                          : column;
+        *out_column = mark->content_column + (column > 0 ? column - 1 : 0);
         return;
     }
+    single = mark->style == YAML_SINGLE_QUOTED_SCALAR_STYLE;
+    quoted = single || mark->style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
 
-    /* Walk the quoted text one decoded character at a time. */
+    /* Plain, quoted and folded scalars fold their line breaks: walk the
+     * written text one decoded character at a time. */
     at = mark->content_index;
     raw_line = mark->content_line;
     raw_column = mark->content_column;
     while (at < doc->len && (dl < line || (dl == line && dc < column))) {
         char c = doc->text[at];
+        size_t breaks = 0;
 
-        if ((single && c == '\'') || (!single && c == '"'))
-            if (!single || at + 1 >= doc->len || doc->text[at + 1] != '\'')
-                break; /* the closing quote */
-        if (c == '\n') {
-            /* A line break folds into one space; blank lines after it
-             * are kept as line breaks. */
-            at++;
+        if (quoted && c == (single ? '\'' : '"') &&
+            !(single && at + 1 < doc->len && doc->text[at + 1] == '\''))
+            break; /* the closing quote */
+        if ((c == ' ' || c == '\t') && blanks_before_break(doc, at)) {
+            /* Trailing blanks are trimmed: they stand for nothing. */
+            skip_blanks(doc, &at, &raw_column);
+            continue;
+        }
+        if (!single && quoted && c == '\\' && at + 1 < doc->len &&
+            doc->text[at + 1] == '\n') {
+            /* An escaped line break joins the lines with nothing. */
+            at += 2;
             raw_line++;
             raw_column = 1;
-            while (at < doc->len &&
-                   (doc->text[at] == ' ' || doc->text[at] == '\t')) {
+            skip_blanks(doc, &at, &raw_column);
+            continue;
+        }
+        if (c == '\n') {
+            /* One break folds into a space; each further one, a blank
+             * line, stays a line break. */
+            while (at < doc->len && doc->text[at] == '\n') {
+                breaks++;
                 at++;
-                raw_column++;
+                raw_line++;
+                raw_column = 1;
+                skip_blanks(doc, &at, &raw_column);
             }
-            dc++;
+            if (breaks == 1) {
+                dc++;
+            } else {
+                dl += breaks - 1;
+                dc = 1;
+            }
             continue;
         }
         if (single && c == '\'') {
             at += 2;
             raw_column += 2;
-        } else if (!single && c == '\\') {
+        } else if (quoted && !single && c == '\\') {
             size_t n = escape_length(doc->text, at, doc->len);
 
             at += n;
@@ -1180,6 +1218,15 @@ yaml_doc_string_position(const struct yaml_doc *doc, const json_t *string,
             raw_column++;
         }
         dc++;
+    }
+    /* The character may come after an escaped line break, which stands
+     * for nothing. */
+    while (quoted && !single && at + 1 < doc->len && doc->text[at] == '\\' &&
+           doc->text[at + 1] == '\n') {
+        at += 2;
+        raw_line++;
+        raw_column = 1;
+        skip_blanks(doc, &at, &raw_column);
     }
     *out_line = raw_line;
     *out_column = raw_column;

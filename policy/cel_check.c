@@ -1021,6 +1021,18 @@ check_ident(struct check *c, const struct cel_ast *ast)
         report_undeclared(c, ast);
         return &type_dyn;
     }
+    /* The document is stored once per image, with the source of the
+     * request that first pulled it, and its findings serve every later
+     * request. A rule reading source would judge later requests by the
+     * first one's repository. */
+    if (strcmp(ast->name, "source") == 0) {
+        report(c, ast, false,
+               "source is where the image was first pulled from, not the "
+               "request being judged; read image.registry or "
+               "image.repository in a rule that reads nothing else, or "
+               "limit the rule with scope");
+        return &type_dyn;
+    }
     return variable->type;
 }
 

@@ -1640,11 +1640,17 @@ error_message(const struct rule *rule, const struct expr_site *site,
 {
     unsigned l, c;
     const char *text = split_cel_message(err->message, &l, &c);
+    const char *slash = strrchr(site->file, '/');
     size_t line, column;
 
+    /* The message reaches clients in 403 responses, so it names the
+     * policy file without the directories of the proxy's host.
+     * NOTE: the position ignores escapes and folded lines of the YAML
+     * scalar, which lint, not this message, reports exactly. */
     site_position(site, l, c, &line, &column);
-    return json_sprintf("rule %s could not be evaluated: %s at %s:%zu:%zu: %s",
-                        rule->name, what, site->file, line, column, text);
+    return json_sprintf(
+        "rule %s could not be evaluated: %s at %s:%zu:%zu: %s", rule->name,
+        what, slash != NULL ? slash + 1 : site->file, line, column, text);
 }
 
 /*

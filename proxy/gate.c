@@ -388,6 +388,82 @@ nomem:
     request_fail(request, err);
 }
 
+/* Returns the slot of (scope, digest) in the table of remembered tags. */
+static struct gate_child_tag *
+child_tag_slot(struct gate *gate, const char *scope, const char *digest)
+{
+    uint64_t hash = 1469598103934665603u;
+
+    for (const char *p = scope; *p != '\0'; p++)
+        hash = (hash ^ (unsigned char)*p) * 1099511628211u;
+    for (const char *p = digest; *p != '\0'; p++)
+        hash = (hash ^ (unsigned char)*p) * 1099511628211u;
+    return &gate->child_tags[hash % GATE_CHILD_TAGS];
+}
+
+/*
+ * Remembers the tag an index was requested by for each of its platform
+ * manifests. Runtimes request the index by tag and the platform manifest
+ * by digest, and a rule scoped to tags, or an exception naming a tag,
+ * must apply to the image they run. The table is small and forgets, so
+ * a pull by digest alone, or long after the index, is judged without a
+ * tag.
+ */
+static void
+remember_child_tags(struct gate_request *request, const json_t *index)
+{
+    struct gate *gate = request->gate;
+    char scope[sizeof(gate->child_tags[0].scope)];
+    const json_t *child;
+    size_t i;
+
+    if (request->by_digest)
+        return;
+    if (gate->child_tags == NULL)
+        gate->child_tags = calloc(GATE_CHILD_TAGS, sizeof(*gate->child_tags));
+    if (gate->child_tags == NULL)
+        return;
+    gate_scope(request->upstream, request->repository, scope, sizeof(scope));
+    json_array_foreach(json_object_get(index, "manifests"), i, child)
+    {
+        const char *digest =
+            json_string_value(json_object_get(child, "digest"));
+        struct gate_child_tag *slot;
+
+        if (digest == NULL || !reference_digest_valid(digest))
+            continue;
+        slot = child_tag_slot(gate, scope, digest);
+        snprintf(slot->scope, sizeof(slot->scope), "%s", scope);
+        snprintf(slot->digest, sizeof(slot->digest), "%s", digest);
+        snprintf(slot->tag, sizeof(slot->tag), "%s", request->reference);
+        slot->at = time(NULL);
+    }
+}
+
+/* Sets request->tag: the request's own tag, or the remembered tag of the
+ * index that lists the manifest it asks for by digest. */
+static void
+resolve_tag(struct gate_request *request)
+{
+    struct gate *gate = request->gate;
+    const struct gate_child_tag *slot;
+    char scope[sizeof(gate->child_tags[0].scope)];
+
+    request->tag[0] = '\0';
+    if (!request->by_digest) {
+        snprintf(request->tag, sizeof(request->tag), "%s", request->reference);
+        return;
+    }
+    if (gate->child_tags == NULL)
+        return;
+    gate_scope(request->upstream, request->repository, scope, sizeof(scope));
+    slot = child_tag_slot(gate, scope, request->digest);
+    if (strcmp(slot->scope, scope) == 0 &&
+        strcmp(slot->digest, request->digest) == 0 &&
+        time(NULL) - slot->at < GATE_CHILD_TAG_SECONDS)
+        snprintf(request->tag, sizeof(request->tag), "%s", slot->tag);
+}
+
 void
 gate_policy_request(const struct config_upstream *upstream,
                     const char *repository, const char *reference,
@@ -397,6 +473,63 @@ gate_policy_request(const struct config_upstream *upstream,
     out->repository = repository;
     out->tag = reference_digest_valid(reference) ? NULL : reference;
     out->digest = digest;
+}
+
+/*
+ * Adds to verdict what the source rules find for the request now that its
+ * manifest digest is known: their warnings and exceptions, which the
+ * check before the fetch could not pass on, and a denial by a rule that
+ * reads image.digest. Returns 0, or -1 when memory is short.
+ */
+static int
+merge_source(const struct gate_request *request,
+             const struct policy_request *subject, json_t *verdict)
+{
+    static const char *const lists[] = {"denied", "warnings", "excepted"};
+    json_t *source = policy_check_source(request->policy, subject, time(NULL));
+    int rc = source != NULL ? 0 : -1;
+
+    for (size_t i = 0; rc == 0 && i < sizeof(lists) / sizeof(lists[0]); i++) {
+        json_t *into = json_object_get(verdict, lists[i]);
+
+        rc = json_array_extend(into, json_object_get(source, lists[i]));
+    }
+    if (rc == 0 && json_array_size(json_object_get(verdict, "denied")) > 0)
+        rc = json_object_set_new(verdict, "decision", json_string("deny"));
+    json_decref(source);
+    return rc;
+}
+
+/* Serves an index: its source rules are checked again with its digest,
+ * and their warnings go to the client. */
+static void
+request_succeed_index(struct gate_request *request)
+{
+    struct policy_request subject;
+    struct pg_error *err = NULL;
+    char text[PG_DIGEST_MAX + 16];
+    const char *decision;
+    json_t *verdict;
+
+    gate_policy_request(request->upstream, request->repository,
+                        request->reference, request->digest, &subject);
+    subject.tag = request->tag[0] != '\0' ? request->tag : NULL;
+    verdict = policy_check_source(request->policy, &subject, time(NULL));
+    if (verdict == NULL) {
+        pg_error_set(&err, 503, PG_ERR_UNAVAILABLE,
+                     "out of memory while checking the policy for index %s",
+                     request->digest);
+        request_fail(request, err);
+        return;
+    }
+    decision = json_string_value(json_object_get(verdict, "decision"));
+    if (decision != NULL && strcmp(decision, "deny") == 0) {
+        snprintf(text, sizeof(text), "index %s", request->digest);
+        request_fail(request, gate_denied_error(text, verdict));
+    } else {
+        request_succeed(request, "index", verdict);
+    }
+    json_decref(verdict);
 }
 
 void
@@ -417,8 +550,14 @@ gate_request_finish_verdict(struct gate_request *request,
      * stored findings become a verdict anew for each request. */
     gate_policy_request(request->upstream, request->repository,
                         request->reference, request->digest, &subject_request);
+    subject_request.tag = request->tag[0] != '\0' ? request->tag : NULL;
     verdict =
         policy_decide(request->policy, findings, &subject_request, time(NULL));
+    if (verdict != NULL &&
+        merge_source(request, &subject_request, verdict) < 0) {
+        json_decref(verdict);
+        verdict = NULL;
+    }
     if (verdict == NULL) {
         pg_error_set(&err, 503, PG_ERR_UNAVAILABLE,
                      "out of memory while deciding the verdict for image %s",
@@ -621,8 +760,10 @@ process_manifest(struct gate_request *request, const char *content_type)
         store_manifest(request);
 
     kind = inspector_classify(manifest, request->media_type);
+    resolve_tag(request);
     if (kind == INSPECTOR_KIND_INDEX) {
-        request_succeed(request, "index", NULL);
+        remember_child_tags(request, manifest);
+        request_succeed_index(request);
         goto out;
     }
     if (kind == INSPECTOR_KIND_UNSUPPORTED) {
@@ -656,6 +797,7 @@ process_manifest(struct gate_request *request, const char *content_type)
         .sniff = kind == INSPECTOR_KIND_IMAGE_CONFIG_ARTIFACT,
         .policy = request->policy,
         .verdict_key = request->verdict_key,
+        .tag = request->tag,
     };
     if (gate_job_wait(gate, request, &info, &err) < 0)
         goto fail;
@@ -920,9 +1062,19 @@ gate_check_source(struct gate *gate, const struct route *route,
     const char *decision;
     char subject[PG_NAME_MAX + 300];
 
-    gate_policy_request(route->upstream, route->repository, route->reference,
-                        route->reference_is_digest ? route->reference : NULL,
-                        &request);
+    /* Only a manifest route names an image: a blob's or a referrers
+     * route's digest is not a manifest digest, and those routes have no
+     * tag, so their rules see the repository alone. */
+    if (route->kind == ROUTE_MANIFEST) {
+        gate_policy_request(
+            route->upstream, route->repository, route->reference,
+            route->reference_is_digest ? route->reference : NULL, &request);
+    } else {
+        request = (struct policy_request){
+            .registry = route->upstream->name,
+            .repository = route->repository,
+        };
+    }
     verdict = policy_check_source(gate->policy, &request, time(NULL));
     if (verdict == NULL) {
         pg_error_set(err, 503, PG_ERR_UNAVAILABLE,
@@ -1061,6 +1213,7 @@ gate_free(struct gate *gate)
     workers_free(gate->readers);
     inspector_secrets_free(gate->secrets);
     policy_free(gate->policy);
+    free(gate->child_tags);
     free(gate);
 }
 

@@ -14,6 +14,21 @@
 struct gate_job;
 struct allow_job;
 
+/* Platform manifests remembered per index, so that a child requested by
+ * digest is judged with the tag its index was requested by. */
+#define GATE_CHILD_TAGS 512
+
+/* How long a remembered tag holds: clients fetch the platform manifest
+ * right after its index, and a tag can move. */
+#define GATE_CHILD_TAG_SECONDS 600
+
+struct gate_child_tag {
+    char scope[PG_REGISTRY_HOST_MAX + 1 + PG_NAME_MAX + 1];
+    char digest[PG_DIGEST_MAX + 1];
+    char tag[PG_DIGEST_MAX + 1]; /* sized as the reference it copies */
+    time_t at;
+};
+
 struct gate {
     struct event_base *base;
     const struct config *cfg;
@@ -30,8 +45,9 @@ struct gate {
     char verdict_key[PG_DIGEST_MAX + 1];
     struct cache *cache;
     struct policy *policy; /* in force; the gate holds a reference */
-    struct gate_job *jobs;         /* inspections under way */
-    struct gate_request *requests; /* every live request */
+    struct gate_child_tag *child_tags; /* GATE_CHILD_TAGS, or NULL */
+    struct gate_job *jobs;             /* inspections under way */
+    struct gate_request *requests;     /* every live request */
 };
 
 struct gate_request {
@@ -66,6 +82,9 @@ struct gate_request {
     char *bytes;
     size_t len;
     const char *source; /* "cache", "upstream" or "stale" */
+    /* The tag the request is judged by: its own, or for a platform
+     * manifest requested by digest, its index's (gate_child_tag). */
+    char tag[PG_DIGEST_MAX + 1]; /* sized as the reference it copies */
     uint64_t started_ms;
 };
 
@@ -83,6 +102,7 @@ struct gate_manifest {
     bool sniff; /* an image-config artifact: check its layers are not tar */
     struct policy *policy; /* the request's, which the job references */
     const char *verdict_key;
+    const char *tag; /* the tag the request is judged by, "" for none */
 };
 
 /*
@@ -91,8 +111,7 @@ struct gate_manifest {
  * ends (gate_request_finish). Returns -1 when the job cannot start.
  */
 int gate_job_wait(struct gate *gate, struct gate_request *request,
-                  const struct gate_manifest *manifest,
-                  struct pg_error **err);
+                  const struct gate_manifest *manifest, struct pg_error **err);
 
 /* Detaches request from its job; the job goes on. */
 void gate_job_detach(struct gate_request *request);

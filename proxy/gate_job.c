@@ -66,7 +66,7 @@ struct gate_job {
 
     const struct config_upstream *upstream;
     char repository[PG_NAME_MAX + 1];
-    char reference_text[PG_DIGEST_MAX + 1]; /* the tag or digest asked for */
+    char tag[PG_DIGEST_MAX + 1]; /* the tag its request is judged by, or "" */
     char digest[PG_DIGEST_MAX + 1];
     struct policy *policy; /* the policy of the request that started it */
     char verdict_key[PG_DIGEST_MAX + 1];
@@ -667,29 +667,6 @@ build_document(struct gate_job *job)
     return document;
 }
 
-/* Records every blob of an allowed image as servable. Worker thread. */
-static int
-allow_blobs(struct gate_job *job, struct pg_error **err)
-{
-    const char *pdigest = job->verdict_key;
-    char scope[PG_NAME_MAX + 300];
-
-    if (job->slots == NULL || (job->invalid != NULL && !job->artifact))
-        return 0;
-    gate_scope(job->upstream, job->repository, scope, sizeof(scope));
-    for (size_t i = 0; i <= job->n_layers; i++) {
-        if (job->slots[i].digest[0] == '\0')
-            continue;
-        if (cache_blob_allow(job->gate->cache, job->slots[i].digest, pdigest,
-                             scope, job->digest, err) < 0)
-            return -1;
-    }
-    /* The manifest's own record comes last: requests check it alone, so
-     * it means that every blob's record is there. */
-    return cache_blob_allow(job->gate->cache, job->digest, pdigest, scope,
-                            job->digest, err);
-}
-
 static void
 evaluate_run(void *arg)
 {
@@ -708,8 +685,9 @@ evaluate_run(void *arg)
     job->verdict = policy_evaluate(policy, document, &job->store_err);
     if (job->verdict == NULL)
         goto out;
-    gate_policy_request(job->upstream, job->repository, job->reference_text,
+    gate_policy_request(job->upstream, job->repository, job->digest,
                         job->digest, &request);
+    request.tag = job->tag[0] != '\0' ? job->tag : NULL;
     job->decision = policy_decide(policy, job->verdict, &request, time(NULL));
     if (job->decision == NULL) {
         pg_error_set(&job->store_err, 503, PG_ERR_UNAVAILABLE,
@@ -722,19 +700,16 @@ evaluate_run(void *arg)
         cache_document_put(cache, job->digest, INSPECTOR_VERSION, document,
                            &job->store_err) < 0)
         goto out;
-    /* Blob permissions are written for this job's repository when its
-     * own request is allowed; other requests write theirs when they are
-     * decided (gate_request_finish_verdict). */
+    /* Blob permissions are not written here: each request writes them for
+     * its repository once its own verdict allows the image
+     * (gate_request_finish_verdict), since scope and exceptions make the
+     * verdict depend on the request. This decision is for the log and
+     * lineage. */
     decision = json_string_value(json_object_get(job->decision, "decision"));
-    if (decision != NULL && strcmp(decision, "allow") == 0 &&
-        allow_blobs(job, &job->store_err) < 0)
-        goto out;
     if (decision != NULL && strcmp(decision, "allow") == 0 &&
         job->stored_document == NULL && !job->artifact &&
         document_inspected(document))
         job_record_lineage(job);
-    /* The verdict is written last: once it exists, requests are served
-     * from it without this job, so the blob permissions must be there. */
     cache_verdict_put(cache, job->digest, job->verdict_key, job->verdict,
                       &job->store_err);
 out:
@@ -867,8 +842,7 @@ job_new(struct gate *gate, const struct gate_manifest *manifest)
     snprintf(job->repository, sizeof(job->repository), "%s",
              manifest->repository);
     snprintf(job->digest, sizeof(job->digest), "%s", manifest->digest);
-    snprintf(job->reference_text, sizeof(job->reference_text), "%s",
-             manifest->reference);
+    snprintf(job->tag, sizeof(job->tag), "%s", manifest->tag);
     snprintf(job->verdict_key, sizeof(job->verdict_key), "%s",
              manifest->verdict_key);
     job->policy = policy_ref(manifest->policy);

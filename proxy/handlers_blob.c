@@ -195,10 +195,9 @@ serve_allowed_blob(struct exchange *ex)
         return;
 
     ex->cache = "miss";
-    ex->blob_waiter = blobfetch_get(ex->handlers->deps.fetches,
-                                    ex->route.upstream, ex->route.repository,
-                                    ex->route.reference, NULL, -1,
-                                    on_blob_fetched, ex, &err);
+    ex->blob_waiter = blobfetch_get(
+        ex->handlers->deps.fetches, ex->route.upstream, ex->route.repository,
+        ex->route.reference, NULL, -1, on_blob_fetched, ex, &err);
     if (ex->blob_waiter == NULL)
         respond_error_free(ex, err);
 }
@@ -233,8 +232,8 @@ on_probe_done(struct upstream_transfer *transfer, int status,
     } else {
         respond_new_error(ex, 502, PG_ERR_UNAVAILABLE,
                           "upstream %s returned status %d for blob %s of %s",
-                          ex->route.upstream->name, status,
-                          ex->route.reference, ex->route.repository);
+                          ex->route.upstream->name, status, ex->route.reference,
+                          ex->route.repository);
     }
 }
 
@@ -271,15 +270,9 @@ handle_blob(struct exchange *ex)
     char scope[PG_NAME_MAX + 300];
     int allowed, stored;
 
-    if (gate_check_source(deps->gate, &ex->route, &err) < 0) {
-        ex->verdict = "deny";
-        respond_error_free(ex, err);
-        return;
-    }
     snprintf(ex->digest, sizeof(ex->digest), "%s", ex->route.reference);
 
-    gate_scope(ex->route.upstream, ex->route.repository, scope,
-               sizeof(scope));
+    gate_scope(ex->route.upstream, ex->route.repository, scope, sizeof(scope));
     allowed = cache_blob_allowed(deps->cache, ex->route.reference,
                                  gate_verdict_key(deps->gate), scope, &err);
     if (allowed < 0) {
@@ -288,6 +281,15 @@ handle_blob(struct exchange *ex)
     }
     if (allowed == 1) {
         serve_allowed_blob(ex);
+        return;
+    }
+
+    /* A permission exists only where a manifest passed every rule of this
+     * policy, source rules and their exceptions included, so only blobs
+     * without one are checked here, before the upstream is asked. */
+    if (gate_check_source(deps->gate, &ex->route, &err) < 0) {
+        ex->verdict = "deny";
+        respond_error_free(ex, err);
         return;
     }
 

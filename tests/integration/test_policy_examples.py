@@ -32,7 +32,7 @@ TEST_COUNTS = {
     "no-secrets": 5,
     "require-non-root": 9,
     "setuid-allowlist": 4,
-    "trusted-base": 9,
+    "trusted-base": 10,
 }
 EXAMPLES = sorted(name for name in TEST_COUNTS if name != "default")
 
@@ -209,7 +209,9 @@ EXAMPLE_MESSAGES = [
         "trusted-base",
         "trusted-base-image",
         "ubuntu-base.json",
-        "base image docker.io/library/ubuntu:24.04 is not trusted",
+        "base image docker.io/library/ubuntu:24.04 is only named by the "
+        "image's annotations; pull the base image through pullgate first "
+        "so that its layers confirm it",
     ),
     (
         "trusted-base",

@@ -746,6 +746,27 @@ static const struct cel_position_case cel_position_cases[] = {
     {"    when: 'config.user == ''x'' + * 1'\n", "test.yaml:4:35: "},
     /* The same with \" in a double-quoted scalar. */
     {"    when: \"config.user == \\\"x\\\" + * 1\"\n", "test.yaml:4:35: "},
+    /* An escaped line break in a double-quoted scalar joins the lines
+     * with nothing; the '*' is on the second line after its indentation. */
+    {"    when: \"config.user + \\\n"
+     "         * 1\"\n",
+     "test.yaml:5:10: "},
+    /* A blank line in a quoted scalar is a line break of the expression,
+     * and the line break before it is dropped. */
+    {"    when: \"config.user +\n"
+     "\n"
+     "         * 1\"\n",
+     "test.yaml:6:10: "},
+    /* A plain scalar's trailing blanks are trimmed before its line break
+     * folds into one space. */
+    {"    when: config.user +   \n"
+     "         * 1\n",
+     "test.yaml:5:10: "},
+    /* A folded block joins its lines with spaces. */
+    {"    when: >\n"
+     "      config.user +\n"
+     "      * 1\n",
+     "test.yaml:6:7: "},
 };
 
 START_TEST(load_cel_position)
