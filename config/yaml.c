@@ -1006,7 +1006,9 @@ yaml_doc_load(const char *path, struct pg_error **err)
     struct stat st;
     int fd;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+     * writer; the regular-file check below then rejects it. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         pg_error_set(err, 500, PG_ERR_CONFIG,
                      "%s: failed to open: %s; check the path and its "

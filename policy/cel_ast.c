@@ -23,6 +23,21 @@ struct print_buffer {
     bool failed;
 };
 
+int
+cel_regex_check(const void *code, char *why, size_t why_size)
+{
+    uint32_t backrefs = 0;
+
+    if (pcre2_pattern_info(code, PCRE2_INFO_BACKREFMAX, &backrefs) == 0 &&
+        backrefs > 0) {
+        snprintf(why, why_size,
+                 "backreferences are not supported, as in RE2, the syntax "
+                 "CEL specifies; match the text without them");
+        return -1;
+    }
+    return 0;
+}
+
 void
 cel_ast_free(struct cel_ast *ast)
 {

@@ -27,6 +27,7 @@
 #include "config/error.h"
 #include "config/parse.h"
 #include "policy/cel.h"
+#include "policy/cel_internal.h"
 #include "policy/glob.h"
 #include "policy/version.h"
 
@@ -98,8 +99,14 @@ struct regex_entry {
 /* Call sites of matches() whose compiled pattern one evaluation keeps. */
 #define CEL_REGEX_CACHE_MAX 16
 
-/* Backtracking steps of one regex match, so a pattern cannot stall. */
+/* Nested calls of one DFA match (each assertion or recursion), which
+ * bounds its stack. */
 #define CEL_REGEX_MATCH_LIMIT 1000000u
+
+/* Ints of workspace for one DFA match: room for the states of patterns
+ * far larger than policies write; a pattern that needs more fails with
+ * an error naming it. */
+#define CEL_REGEX_DFA_WORKSPACE 4096
 
 /* One allocation of the arena, linked to the previous one. */
 struct arena_block {
@@ -1403,6 +1410,15 @@ call_double(struct eval *ev, const struct cel_ast *ast, struct cel_value *args,
 static void
 format_double(double value, char *text, size_t size)
 {
+    /* The spellings of other CEL implementations, not C's "-nan". */
+    if (isnan(value)) {
+        snprintf(text, size, "NaN");
+        return;
+    }
+    if (isinf(value)) {
+        snprintf(text, size, "%sInf", value > 0 ? "+" : "-");
+        return;
+    }
     for (int precision = 1; precision <= 17; precision++) {
         snprintf(text, size, "%.*g", precision, value);
         if (strtod(text, NULL) == value)
@@ -1507,6 +1523,7 @@ static struct regex_entry *
 find_regex(struct eval *ev, const struct cel_ast *ast,
            const struct cel_value *pattern, struct pg_error **err)
 {
+    char why[160];
     struct regex_entry *entry;
     PCRE2_UCHAR message[256];
     PCRE2_SIZE offset;
@@ -1541,9 +1558,16 @@ find_regex(struct eval *ev, const struct cel_ast *ast,
                    (const char *)message, (size_t)offset);
         return NULL;
     }
-    /* Without JIT support the interpreter runs the same pattern. */
-    (void)pcre2_jit_compile(entry->code, PCRE2_JIT_COMPLETE);
-    entry->match_data = pcre2_match_data_create_from_pattern(entry->code, NULL);
+    if (cel_regex_check(entry->code, why, sizeof(why)) < 0) {
+        eval_error(err, ast, "invalid regular expression '%.*s': %s",
+                   quote_len(pattern), pattern->u.string.data, why);
+        /* The entry stays empty, with no site, as after a failed
+         * compilation, so nothing finds it. */
+        pcre2_code_free(entry->code);
+        entry->code = NULL;
+        return NULL;
+    }
+    entry->match_data = pcre2_match_data_create(1, NULL);
     entry->pattern = malloc(pattern->u.string.len + 1);
     if (entry->match_data == NULL || entry->pattern == NULL) {
         error_memory(ev, err);
@@ -1557,15 +1581,21 @@ find_regex(struct eval *ev, const struct cel_ast *ast,
 
 /*
  * matches(): whether the pattern matches a substring, as the CEL language
- * definition states. NOTE: CEL specifies RE2 syntax, and PCRE2 accepts more
- * (backreferences, lookaround), so such a pattern works here but not in
- * other CEL implementations.
+ * definition states. PCRE2's DFA matcher runs it: it keeps every way the
+ * pattern can go at once instead of backtracking, so its time grows with
+ * the text's length times the pattern's, as RE2's does, and a pattern such
+ * as "^(a|aa)+$" cannot take exponential time on text an image author
+ * chose. NOTE: PCRE2 accepts more than RE2 (lookaround), so such a pattern
+ * works here but not in other CEL implementations.
  */
 static int
 call_matches(struct eval *ev, const struct cel_ast *ast, struct cel_value *args,
              struct cel_value *out, struct pg_error **err)
 {
+    int workspace[CEL_REGEX_DFA_WORKSPACE];
     struct regex_entry *entry;
+    const pcre2_code *code;
+    pcre2_match_data *match_data;
     PCRE2_UCHAR message[256];
     int rc;
 
@@ -1588,17 +1618,20 @@ call_matches(struct eval *ev, const struct cel_ast *ast, struct cel_value *args,
             error_memory(ev, err);
             return -1;
         }
-        rc = pcre2_match(ast->regex, (PCRE2_SPTR)args[0].u.string.data,
-                         args[0].u.string.len, 0, 0, ev->literal_match_data,
-                         ev->match_context);
+        code = ast->regex;
+        match_data = ev->literal_match_data;
     } else {
         entry = find_regex(ev, ast, &args[1], err);
         if (entry == NULL)
             return -1;
-        rc = pcre2_match(entry->code, (PCRE2_SPTR)args[0].u.string.data,
-                         args[0].u.string.len, 0, 0, entry->match_data,
-                         ev->match_context);
+        code = entry->code;
+        match_data = entry->match_data;
     }
+    /* The first match found is enough to answer, so the shortest. */
+    rc = pcre2_dfa_match(code, (PCRE2_SPTR)args[0].u.string.data,
+                         args[0].u.string.len, 0, PCRE2_DFA_SHORTEST,
+                         match_data, ev->match_context, workspace,
+                         sizeof(workspace) / sizeof(workspace[0]));
     if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
         pcre2_get_error_message(rc, message, sizeof(message));
         eval_error(err, ast, "matching regular expression '%.*s' failed: %s",
@@ -1607,7 +1640,10 @@ call_matches(struct eval *ev, const struct cel_ast *ast, struct cel_value *args,
         return -1;
     }
     *out = make_bool(rc >= 0);
-    return charge_steps(ev, ast, args[0].u.string.len / 1024, err);
+    return charge_steps(ev, ast,
+                        (uint64_t)args[0].u.string.len *
+                            (args[1].u.string.len + 1) / 1024,
+                        err);
 }
 
 /*

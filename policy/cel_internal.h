@@ -107,4 +107,11 @@ void cel_error_at(struct pg_error **err, const char *origin, unsigned line,
 /* Sets err to the 503 error of a failed allocation. */
 void cel_error_memory(struct pg_error **err);
 
+/*
+ * Checks that a compiled pattern (a pcre2_code) suits the DFA matcher that
+ * matches() uses: it has no backreferences, which RE2, the syntax CEL
+ * specifies, has none of either. Returns 0, or -1 with why set.
+ */
+int cel_regex_check(const void *code, char *why, size_t why_size);
+
 #endif

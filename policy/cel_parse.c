@@ -656,6 +656,7 @@ compile_literal_regex(struct parser *p, struct cel_ast *call)
 {
     const struct cel_ast *pattern;
     PCRE2_UCHAR message[256];
+    char why[160];
     PCRE2_SIZE offset;
     int code;
 
@@ -679,8 +680,13 @@ compile_literal_regex(struct parser *p, struct cel_ast *call)
                      pattern->string, (const char *)message, (size_t)offset);
         return -1;
     }
-    /* Without JIT support the interpreter runs the same pattern. */
-    (void)pcre2_jit_compile(call->regex, PCRE2_JIT_COMPLETE);
+    if (cel_regex_check(call->regex, why, sizeof(why)) < 0) {
+        cel_error_at(p->err, p->origin, pattern->line, pattern->column,
+                     "invalid regular expression '%.*s': %s",
+                     pattern->string_len > 64 ? 64 : (int)pattern->string_len,
+                     pattern->string, why);
+        return -1;
+    }
     return 0;
 }
 
@@ -983,6 +989,86 @@ binary_op(int level, enum cel_token_kind kind)
     return CEL_OP_NONE;
 }
 
+static struct cel_ast *parse_binary(struct parser *p, int level);
+
+/* Operands of one chain of || or of &&, such as a list of package names
+ * joined by ||. */
+#define CEL_CHAIN_MAX CEL_ELEMENTS_MAX
+
+/* One chain of || or && being parsed: its operands and the position of
+ * the operator after each but the last. */
+struct chain {
+    struct cel_ast *operands[CEL_CHAIN_MAX];
+    unsigned lines[CEL_CHAIN_MAX];
+    unsigned columns[CEL_CHAIN_MAX];
+    size_t count;
+};
+
+/*
+ * Builds operands first..last of a chain into a balanced tree, taking
+ * them. || and && are associative, errors included (CEL absorbs an error
+ * on either side), so any grouping gives the same value, and a balanced
+ * one keeps a long chain within CEL_DEPTH_MAX, as other CEL parsers do.
+ */
+static struct cel_ast *
+build_chain(struct parser *p, struct chain *chain, enum cel_op op, size_t first,
+            size_t last)
+{
+    size_t middle = first + (last - first) / 2;
+    struct cel_ast *left, *right, *node;
+
+    if (first == last) {
+        node = chain->operands[first];
+        chain->operands[first] = NULL;
+        return node;
+    }
+    left = build_chain(p, chain, op, first, middle);
+    right = left != NULL ? build_chain(p, chain, op, middle + 1, last) : NULL;
+    node = node_build(p, CEL_AST_BINARY, chain->lines[middle],
+                      chain->columns[middle], 2, left, right, NULL);
+    if (node != NULL)
+        node->op = op;
+    return node;
+}
+
+/* Parses a chain of || (level 0) or && (level 1) and the higher levels
+ * between its operators. */
+static struct cel_ast *
+parse_chain(struct parser *p, int level)
+{
+    enum cel_op op = level == 0 ? CEL_OP_OR : CEL_OP_AND;
+    struct chain *chain = calloc(1, sizeof(*chain));
+    struct cel_ast *node = NULL;
+
+    if (chain == NULL) {
+        cel_error_memory(p->err);
+        return NULL;
+    }
+    chain->operands[chain->count++] = parse_binary(p, level + 1);
+    while (chain->operands[chain->count - 1] != NULL &&
+           binary_op(level, p->tok.kind) == op) {
+        if (chain->count == CEL_CHAIN_MAX) {
+            cel_error_at(p->err, p->origin, p->tok.line, p->tok.column,
+                         "more than %d operands joined by %s; list the "
+                         "values and test them with in or exists()",
+                         CEL_CHAIN_MAX, level == 0 ? "||" : "&&");
+            goto out;
+        }
+        chain->lines[chain->count - 1] = p->tok.line;
+        chain->columns[chain->count - 1] = p->tok.column;
+        chain->operands[chain->count++] =
+            next_token(p) == 0 ? parse_binary(p, level + 1) : NULL;
+    }
+    if (chain->operands[chain->count - 1] != NULL)
+        node = build_chain(p, chain, op, 0, chain->count - 1);
+
+out:
+    for (size_t i = 0; i < chain->count; i++)
+        cel_ast_free(chain->operands[i]);
+    free(chain);
+    return node;
+}
+
 /* Parses the operators of one precedence level, all left-associative,
  * and the higher levels between them. */
 static struct cel_ast *
@@ -993,6 +1079,8 @@ parse_binary(struct parser *p, int level)
 
     if (level == BINARY_LEVELS)
         return parse_unary(p);
+    if (level <= 1)
+        return parse_chain(p, level);
 
     left = parse_binary(p, level + 1);
     while (left != NULL &&

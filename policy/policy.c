@@ -1547,26 +1547,24 @@ policy_lint(const char *path, time_t now, struct pg_error **err)
     problems = problems_json(&ld, false);
     if (problems != NULL && load_err != NULL) {
         /* A file that is not valid YAML: its error already has its
-         * position ("FILE:LINE:COLUMN: message"). */
+         * position ("FILE:LINE:COLUMN: message"). The file name may hold
+         * colons, so the first ":LINE:COLUMN: " ends it. */
         const char *message = load_err->message;
         const char *text = message;
         char file[POLICY_PATH_MAX] = "";
-        const char *colon = strstr(message, ": ");
 
-        if (colon != NULL) {
-            const char *p = colon;
+        for (const char *p = strchr(message, ':'); p != NULL;
+             p = strchr(p + 1, ':')) {
+            int end = 0;
 
-            /* Walk back over ":LINE:COLUMN" to find the file name. */
-            while (p > message && p[-1] != ':')
-                p--;
-            while (p > message && p[-1] != ':')
-                p--;
-            if (p > message + 1 &&
-                sscanf(p - 1, ":%u:%u: ", &line, &column) == 2) {
-                snprintf(file, sizeof(file), "%.*s", (int)(p - 1 - message),
+            if (sscanf(p, ":%u:%u: %n", &line, &column, &end) == 2 && end > 0) {
+                snprintf(file, sizeof(file), "%.*s", (int)(p - message),
                          message);
-                text = colon + 2;
+                text = p + end;
+                break;
             }
+            line = 0;
+            column = 0;
         }
         if (json_array_append_new(
                 problems, json_pack("{s:s, s:I, s:I, s:s, s:s}", "file",
@@ -1618,6 +1616,28 @@ find_rule(const struct policy *policy, const char *name)
     return NULL;
 }
 
+/* Bytes of a finding's message. Clients get it in 403 bodies and
+ * Warning headers, so a message_expression cannot make them huge. */
+#define POLICY_MESSAGE_MAX 1024
+
+/* Cuts message to POLICY_MESSAGE_MAX bytes at a UTF-8 character boundary,
+ * ending it in "...". Returns message, or NULL when memory is short. */
+static json_t *
+cap_message(json_t *message)
+{
+    const char *text = json_string_value(message);
+    size_t len = POLICY_MESSAGE_MAX - 3;
+    json_t *cut;
+
+    if (json_string_length(message) <= POLICY_MESSAGE_MAX)
+        return message;
+    while (len > 0 && ((unsigned char)text[len] & 0xc0) == 0x80)
+        len--;
+    cut = json_sprintf("%.*s...", (int)len, text);
+    json_decref(message);
+    return cut;
+}
+
 /* Appends {"rule", "action", "message"} to findings; steals message. */
 static int
 add_finding(json_t *findings, const char *rule, const char *action,
@@ -1625,6 +1645,8 @@ add_finding(json_t *findings, const char *rule, const char *action,
 {
     json_t *finding;
 
+    if (message != NULL)
+        message = cap_message(message);
     if (message == NULL)
         return -1;
     finding = json_pack("{s:s, s:s, s:o}", "rule", rule, "action", action,

@@ -258,13 +258,17 @@ on_sighup(evutil_socket_t signal_number, short what, void *arg)
 
     if (d->stop_deadline_ms != 0)
         return;
-    pg_log(PG_LOG_INFO, "policy_reload_started", "policy=\"%s\"",
-           d->cfg->policy_path != NULL ? d->cfg->policy_path
-                                       : "built-in default policy");
     if (d->reloading) {
+        /* Signals during a reload fold into one more reload after it. */
+        if (!d->reload_again)
+            pg_log(PG_LOG_INFO, "policy_reload_queued",
+                   "reason=\"a reload is running\"");
         d->reload_again = true;
         return;
     }
+    pg_log(PG_LOG_INFO, "policy_reload_started", "policy=\"%s\"",
+           d->cfg->policy_path != NULL ? d->cfg->policy_path
+                                       : "built-in default policy");
     start_reload(d);
 }
 

@@ -353,6 +353,10 @@ static const struct error_case syntax_errors[] = {
     {"'a'.matchesGlob('[a')",
      "t:1:17: invalid glob '[a': the character class at character 1 has no "
      "closing ']'; close it, or write '\\[' for a literal '['"},
+    {"'abab'.matches('(ab)\\\\1')",
+     "t:1:16: invalid regular expression '(ab)\\1': backreferences are not "
+     "supported, as in RE2, the syntax CEL specifies; match the text "
+     "without them"},
     {"matches(s, 'a(')",
      "t:1:12: invalid regular expression 'a(': missing closing parenthesis "
      "at offset 2; fix the pattern (PCRE2 syntax)"},
@@ -553,6 +557,38 @@ START_TEST(test_deep_input_rejected)
 }
 END_TEST
 
+/*
+ * A chain of || or && is a list, not nesting: 1,024 operands (a list of
+ * package names joined by ||, say) parse into a balanced tree, and the
+ * next one is an error that says what to write instead.
+ */
+START_TEST(test_long_chains)
+{
+    char *ors = repeat("a || ", 1023, "a");
+    char *ands = repeat("a && ", 1023, "a");
+    char *too_many = repeat("a || ", 1024, "a");
+    struct pg_error *err = NULL;
+    struct cel_ast *ast;
+
+    check_parse("a || b || c || d", "(|| (|| a b) (|| c d))");
+    check_parse("a && b && c", "(&& (&& a b) c)");
+    check_parse("a || b && c || d", "(|| (|| a (&& b c)) d)");
+    for (int i = 0; i < 2; i++) {
+        const char *source = i == 0 ? ors : ands;
+
+        ast = cel_parse(source, strlen(source), "t", &err);
+        ck_assert_msg(ast != NULL, "%s", err != NULL ? err->message : "");
+        cel_ast_free(ast);
+    }
+    check_error(too_many, "t:1:5118: more than 1024 operands joined by ||; "
+                          "list the values and test them with in or "
+                          "exists()");
+    free(ors);
+    free(ands);
+    free(too_many);
+}
+END_TEST
+
 START_TEST(test_hundred_thousand_nested)
 {
     char *parens = repeat("(", 100000, "a");
@@ -690,6 +726,7 @@ cel_suite(void)
     tcase_add_test(tc, test_depth_limits);
     tcase_add_test(tc, test_deep_input_rejected);
     tcase_add_test(tc, test_hundred_thousand_nested);
+    tcase_add_test(tc, test_long_chains);
     tcase_add_test(tc, test_long_chain);
     tcase_add_test(tc, test_size_limits);
     tcase_add_test(tc, test_positions);

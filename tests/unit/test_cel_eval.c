@@ -437,6 +437,8 @@ static const struct eval_case function_cases[] = {
     {"string(1u)", NULL, "\"1\"", NULL},
     {"string(2.5)", NULL, "\"2.5\"", NULL},
     {"string(0.1)", NULL, "\"0.1\"", NULL},
+    {"string(0.0 / 0.0)", NULL, "\"NaN\"", NULL},
+    {"string(1.0 / 0.0) + string(-1.0 / 0.0)", NULL, "\"+Inf-Inf\"", NULL},
     {"string(true)", NULL, "\"true\"", NULL},
     {"string('x')", NULL, "\"x\"", NULL},
     {"string([1])", NULL, NULL,
@@ -600,6 +602,32 @@ START_TEST(test_step_limit)
 }
 END_TEST
 
+/*
+ * Patterns that backtrack exponentially, matched against strings built to
+ * make them do so: 20,000 of them must finish, since matches() runs a DFA.
+ * With a backtracking matcher this took over a minute.
+ */
+START_TEST(test_regex_no_backtracking)
+{
+    json_t *input = json_pack("{s:[]}", "xs");
+    json_t *xs = json_object_get(input, "xs");
+    char text[64];
+
+    for (int i = 0; i < 20000; i++) {
+        snprintf(text, sizeof(text), "%s!%05d",
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaa", i);
+        json_array_append_new(xs, json_string(text));
+    }
+    check_result("xs.exists(x, x.matches('^(a|aa)+$'))", input, "false");
+    check_result("xs.exists(x, x.matches('^(a+)+$'))", input, "false");
+    check_result("xs.exists(x, x.matches('^(.*/)*id_rsa$'))", input,
+                 "false");
+    check_result("xs.filter(x, x.matches('^(a|aa)+!0000[0-4]$')).size()",
+                 input, "5");
+    json_decref(input);
+}
+END_TEST
+
 START_TEST(test_value_limits)
 {
     json_t *input = make_big_input(200000, 2 * 1024 * 1024);
@@ -739,6 +767,7 @@ cel_eval_suite(void)
     tcase_add_test(tc, test_macros);
     tcase_add_test(tc, test_hundred_thousand_elements);
     tcase_add_test(tc, test_step_limit);
+    tcase_add_test(tc, test_regex_no_backtracking);
     tcase_add_test(tc, test_value_limits);
     tcase_add_test(tc, test_input_not_object);
     tcase_add_test(tc, test_regex_cached_per_site);

@@ -983,6 +983,30 @@ START_TEST(lint_directory_order)
 }
 END_TEST
 
+/* A file that is not valid YAML is one problem, at the position the YAML
+ * reader gives, in a file whose name has a colon. */
+START_TEST(lint_yaml_error_position)
+{
+    char *dir = make_temp_dir();
+    struct pg_error *err = NULL;
+    const json_t *problem;
+    json_t *problems;
+
+    write_file_only(dir, "20:multi.yaml",
+                    "version: 2\nrules: []\nrules: []\n");
+    problems = policy_lint(dir, time(NULL), &err);
+    ck_assert_ptr_null(err);
+    ck_assert_uint_eq(json_array_size(problems), 1);
+    problem = json_array_get(problems, 0);
+    check_problem(problem, "/20:multi.yaml", 3, 1, "error", "");
+    ck_assert_str_eq(string_member(problem, "message"),
+                     "duplicate key \"rules\" (first at line 2); remove one "
+                     "of them");
+    json_decref(problems);
+    remove_temp_dir(dir);
+}
+END_TEST
+
 /*
  * Policy directories.
  */
@@ -1126,6 +1150,31 @@ START_TEST(directory_error_names_file)
     message = load_error(dir);
     ck_assert_int_gt(asprintf(&path, "%s/b.yaml:1:10: ", dir), 0);
     assert_starts_with(message, path);
+    free(path);
+    free(message);
+    remove_temp_dir(dir);
+}
+END_TEST
+
+/* A FIFO named like a policy file fails the load at once: opening it
+ * must not wait for a writer, which would hang start-up or a reload. */
+START_TEST(directory_fifo_rejected)
+{
+    char *dir = make_temp_dir();
+    char *path = NULL;
+    char *message;
+
+    write_file_only(dir, "a.yaml", DIR_RULE("first"));
+    ck_assert_int_gt(asprintf(&path, "%s/b.yaml", dir), 0);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    message = load_error(dir);
+    free(path);
+    ck_assert_int_gt(asprintf(&path,
+                              "%s/b.yaml: not a regular file; give the path "
+                              "of a YAML file",
+                              dir),
+                     0);
+    ck_assert_str_eq(message, path);
     free(path);
     free(message);
     remove_temp_dir(dir);
@@ -1409,6 +1458,42 @@ START_TEST(evaluate_message_expression)
     check_findings(
         evaluate_members(policy, "{\"config\": {\"user\": \"admin\"}}"), policy,
         "image", LIST(named));
+    policy_free(policy);
+}
+END_TEST
+
+/* A message longer than 1,024 bytes is cut at a character boundary. */
+START_TEST(evaluate_message_capped)
+{
+    struct policy *policy =
+        parse_ok(HEAD "  - name: user\n"
+                      "    when: 'true || config.user == \"\"'\n"
+                      "    action: warn\n"
+                      "    message_expression: config.user\n");
+    char user[2000 + 64];
+    char *members = NULL;
+    json_t *result;
+    const char *message;
+
+    /* "xy" then 1,010 two-byte characters: byte 1,021, where the cut
+     * would fall, is the second byte of one, so the cut moves before it. */
+    user[0] = 'x';
+    user[1] = 'y';
+    for (int i = 0; i < 1010; i++) {
+        user[2 + 2 * i] = (char)0xc3;
+        user[3 + 2 * i] = (char)0xa9;
+    }
+    user[2022] = '\0';
+    ck_assert_int_gt(
+        asprintf(&members, "{\"config\": {\"user\": \"%s\"}}", user), 0);
+    result = evaluate_members(policy, members);
+    message = json_string_value(json_object_get(
+        json_array_get(json_object_get(result, "findings"), 0), "message"));
+    ck_assert_uint_eq(strlen(message), 1020 + 3);
+    ck_assert_int_eq(memcmp(message, user, 1020), 0);
+    ck_assert_str_eq(message + 1018, "\xc3\xa9...");
+    json_decref(result);
+    free(members);
     policy_free(policy);
 }
 END_TEST
@@ -2358,6 +2443,7 @@ policy_suite(void)
     tcase_add_test(lint, lint_lists_every_problem);
     tcase_add_test(lint, lint_clean_policy);
     tcase_add_test(lint, lint_directory_order);
+    tcase_add_test(lint, lint_yaml_error_position);
     suite_add_tcase(suite, lint);
 
     tcase_add_test(directory, directory_loads_in_name_order);
@@ -2365,6 +2451,7 @@ policy_suite(void)
     tcase_add_test(directory, directory_two_failure_modes);
     tcase_add_test(directory, directory_exception_across_files);
     tcase_add_test(directory, directory_error_names_file);
+    tcase_add_test(directory, directory_fifo_rejected);
     suite_add_tcase(suite, directory);
 
     tcase_add_test(digest, digest_form);
@@ -2382,6 +2469,7 @@ policy_suite(void)
     tcase_add_test(evaluate, evaluate_non_bool);
     tcase_add_test(evaluate, evaluate_message_expression);
     tcase_add_test(evaluate, evaluate_message_expression_fallback);
+    tcase_add_test(evaluate, evaluate_message_capped);
     tcase_add_test(evaluate, evaluate_inspection_failed);
     tcase_add_test(evaluate, evaluate_inspection_failed_default_denies);
     tcase_add_test(evaluate, evaluate_inspection_failed_allow);
