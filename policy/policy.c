@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -983,6 +984,22 @@ policy_parse_time(const char *text, bool date_is_end, time_t *out)
     return 0;
 }
 
+/* Whether an image glob names a Docker Hub repository of one component
+ * with no wildcard in it ("docker.io/nginx:*"), which no request has. */
+static bool
+docker_hub_short_name(const char *glob)
+{
+    const char *name = glob + 10;
+
+    if (strncasecmp(glob, "docker.io/", 10) != 0)
+        return false;
+    for (; *name != '\0' && *name != ':' && *name != '@'; name++) {
+        if (*name == '/' || strchr("*?[\\", *name) != NULL)
+            return false;
+    }
+    return name > glob + 10;
+}
+
 /* Checks an image glob: REGISTRY/REPOSITORY with a tag or digest part, or
  * a manifest digest alone. */
 static void
@@ -997,6 +1014,15 @@ check_image_globs(struct loader *ld, const json_t *images)
     {
         const char *glob = json_string_value(item);
 
+        if (docker_hub_short_name(glob)) {
+            yaml_doc_index_position(ld->doc, images, i, &line, &column);
+            add_problem(ld, true, line, column,
+                        "image glob \"%s\" can never match: pullgate names "
+                        "Docker Hub's official images library/NAME, as in "
+                        "docker.io/library/%s",
+                        glob, glob + 10);
+            continue;
+        }
         if (strncmp(glob, "sha256:", 7) == 0 ||
             strncmp(glob, "sha512:", 7) == 0 || strchr(glob, '/') != NULL)
             continue;

@@ -992,8 +992,7 @@ START_TEST(lint_yaml_error_position)
     const json_t *problem;
     json_t *problems;
 
-    write_file_only(dir, "20:multi.yaml",
-                    "version: 2\nrules: []\nrules: []\n");
+    write_file_only(dir, "20:multi.yaml", "version: 2\nrules: []\nrules: []\n");
     problems = policy_lint(dir, time(NULL), &err);
     ck_assert_ptr_null(err);
     ck_assert_uint_eq(json_array_size(problems), 1);
@@ -1003,6 +1002,35 @@ START_TEST(lint_yaml_error_position)
                      "duplicate key \"rules\" (first at line 2); remove one "
                      "of them");
     json_decref(problems);
+    remove_temp_dir(dir);
+}
+END_TEST
+
+/* An exception naming a Docker Hub image without library/ is a warning:
+ * pullgate adds library/ to such names, so the glob never matches. */
+START_TEST(lint_docker_hub_short_name)
+{
+    char *dir = make_temp_dir();
+    char *path = write_file(dir, "p.yaml",
+                            HEAD RULE_R1 "exceptions:\n"
+                                         "  - images: [\"docker.io/nginx:*\", "
+                                         "\"docker.io/library/nginx:*\"]\n"
+                                         "    rules: [r1]\n"
+                                         "    reason: r\n"
+                                         "    expires: 2999-01-01\n");
+    struct pg_error *err = NULL;
+    json_t *problems = policy_lint(path, time(NULL), &err);
+    const json_t *problem = json_array_get(problems, 0);
+
+    ck_assert_ptr_null(err);
+    ck_assert_uint_eq(json_array_size(problems), 1);
+    check_problem(problem, "p.yaml", 8, 14, "warning", "");
+    ck_assert_str_eq(string_member(problem, "message"),
+                     "image glob \"docker.io/nginx:*\" can never match: "
+                     "pullgate names Docker Hub's official images "
+                     "library/NAME, as in docker.io/library/nginx:*");
+    json_decref(problems);
+    free(path);
     remove_temp_dir(dir);
 }
 END_TEST
@@ -2444,6 +2472,7 @@ policy_suite(void)
     tcase_add_test(lint, lint_clean_policy);
     tcase_add_test(lint, lint_directory_order);
     tcase_add_test(lint, lint_yaml_error_position);
+    tcase_add_test(lint, lint_docker_hub_short_name);
     suite_add_tcase(suite, lint);
 
     tcase_add_test(directory, directory_loads_in_name_order);
