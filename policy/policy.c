@@ -1158,6 +1158,18 @@ has_suffix(const char *name, const char *suffix)
     return n > s && strcmp(name + n - s, suffix) == 0;
 }
 
+/* Whether text is valid UTF-8, which every name in a policy's JSON
+ * forms (the digest, lint's problems) must be. jansson checks it. */
+static bool
+utf8_valid(const char *text)
+{
+    json_t *string = json_string(text);
+    bool valid = string != NULL;
+
+    json_decref(string);
+    return valid;
+}
+
 /* Whether a directory entry is a policy file: YAML, not a test file, and
  * not hidden (Kubernetes mounts a ConfigMap's files next to hidden
  * "..data" entries). */
@@ -1204,6 +1216,13 @@ list_policy_files(const char *path, char ***names, struct pg_error **err)
     while ((entry = readdir(dir)) != NULL) {
         if (!is_policy_file(entry->d_name))
             continue;
+        if (!utf8_valid(entry->d_name)) {
+            pg_error_set(err, 500, PG_ERR_CONFIG,
+                         "%s: a policy file's name is not valid UTF-8; "
+                         "rename it",
+                         path);
+            goto fail;
+        }
         if (n == POLICY_FILES_MAX) {
             pg_error_set(err, 500, PG_ERR_CONFIG,
                          "%s: more than %d policy files; a policy directory "
@@ -1433,6 +1452,12 @@ read_policy(struct loader *ld, const char *path, struct pg_error **err)
     ssize_t n = 1;
 
     memset(files, 0, sizeof(files));
+    if (!utf8_valid(path)) {
+        pg_error_set(err, 500, PG_ERR_CONFIG,
+                     "the policy path is not valid UTF-8; rename the file or "
+                     "directory");
+        return NULL;
+    }
     if (stat(path, &st) < 0) {
         pg_error_set(err, 500, PG_ERR_CONFIG,
                      "%s: cannot read the policy: %s; check the path", path,
@@ -1564,6 +1589,14 @@ policy_lint(const char *path, time_t now, struct pg_error **err)
     json_t *problems = NULL;
     unsigned line = 0, column = 0;
 
+    /* Problems name their file in JSON, which holds only UTF-8. */
+    if (!utf8_valid(path)) {
+        pg_error_set(err, 500, PG_ERR_CONFIG,
+                     "the policy path is not valid UTF-8; rename the file or "
+                     "directory");
+        return NULL;
+    }
+
     policy = read_policy(&ld, path, &load_err);
     if (policy == NULL && load_err != NULL && load_err->status == 503) {
         *err = load_err;
@@ -1592,6 +1625,10 @@ policy_lint(const char *path, time_t now, struct pg_error **err)
             line = 0;
             column = 0;
         }
+        /* An error without a position names only the path. */
+        if (file[0] == '\0' && strncmp(message, path, strlen(path)) == 0 &&
+            strncmp(message + strlen(path), ": ", 2) == 0)
+            text = message + strlen(path) + 2;
         if (json_array_append_new(
                 problems, json_pack("{s:s, s:I, s:I, s:s, s:s}", "file",
                                     file[0] != '\0' ? file : path, "line",
