@@ -69,7 +69,12 @@
 
 #define READ_CHUNK_BYTES (64u * 1024)
 
-#define DEFAULT_PLATFORM "linux/amd64"
+/* Platforms named in the error for an index without the requested one;
+ * the rest are counted. */
+#define CLI_PLATFORMS_SHOWN_MAX 16
+
+/* Bytes of one platform written OS/ARCH[/VARIANT]. */
+#define CLI_PLATFORM_TEXT_MAX 128
 
 /* How often the loop of a remote fetch wakes up to check for a signal. */
 #define CLI_SIGNAL_CHECK_MS 100
@@ -120,7 +125,7 @@ static const char common_usage[] =
     "                     inspector limits (default: built-in defaults)\n"
     "      --platform OS/ARCH[/VARIANT]\n"
     "                     the image to read from an index "
-    "(default " DEFAULT_PLATFORM ")\n"
+    "(default " CLI_DEFAULT_PLATFORM ")\n"
     "      --format FORMAT  sbom only: spdx-json or cyclonedx-json\n"
     "  -h, --help         print this help and exit\n"
     "\n"
@@ -168,7 +173,9 @@ struct image {
     struct inspector_options options;
     struct store store;
     const char *platform;
-    json_t *reference; /* {"registry", "repository", "reference"} */
+    const char *platform_setting; /* such as "--platform", for messages */
+    size_t index_platforms;       /* of the index chosen from, or 0 */
+    json_t *reference;            /* {"registry", "repository", "reference"} */
     char digest[PG_DIGEST_MAX + 1];
     json_t *manifest;
     /* docker save archives without a layout: the members of the config
@@ -589,14 +596,103 @@ platform_matches(const json_t *descriptor, const char *platform)
     return strcmp(text, platform) == 0;
 }
 
-/* Returns the entry of an index for platform (borrowed), or NULL. */
+/*
+ * Writes the platform of an index entry as OS/ARCH[/VARIANT] into text.
+ * Returns false when the entry has no platform, or "unknown" for its OS
+ * or architecture, as BuildKit marks the manifests of attestations.
+ */
+static bool
+entry_platform(const json_t *entry, char *text, size_t size)
+{
+    const json_t *p = json_object_get(entry, "platform");
+    const char *os = json_string_value(json_object_get(p, "os"));
+    const char *arch = json_string_value(json_object_get(p, "architecture"));
+    const char *variant = json_string_value(json_object_get(p, "variant"));
+    int n;
+
+    if (os == NULL || arch == NULL || os[0] == '\0' || arch[0] == '\0' ||
+        strcmp(os, "unknown") == 0 || strcmp(arch, "unknown") == 0)
+        return false;
+    if (variant != NULL && variant[0] != '\0')
+        n = snprintf(text, size, "%s/%s/%s", os, arch, variant);
+    else
+        n = snprintf(text, size, "%s/%s", os, arch);
+    return n > 0 && (size_t)n < size;
+}
+
+/* Returns the distinct platforms of an index's entries, in index order,
+ * as the keys of an object the caller releases, or NULL when memory is
+ * short. */
+static json_t *
+index_platforms(const json_t *index)
+{
+    json_t *platforms = json_object();
+    char text[CLI_PLATFORM_TEXT_MAX];
+    size_t i;
+    json_t *entry;
+
+    json_array_foreach(json_object_get(index, "manifests"), i, entry)
+    {
+        if (platforms == NULL)
+            break;
+        if (entry_platform(entry, text, sizeof(text)) &&
+            json_object_set_new(platforms, text, json_null()) < 0) {
+            json_decref(platforms);
+            platforms = NULL;
+        }
+    }
+    return platforms;
+}
+
+/* Sets the error for an index without a manifest for the image's
+ * platform, naming the platforms it has. */
+static void
+no_platform_error(const struct image *image, const json_t *index,
+                  const char *digest, struct pg_error **err)
+{
+    json_t *platforms = index_platforms(index);
+    size_t shown = 0, total = json_object_size(platforms);
+    char list[CLI_PLATFORMS_SHOWN_MAX * (CLI_PLATFORM_TEXT_MAX + 2) + 32];
+    size_t used = 0;
+    const char *key;
+    json_t *value;
+
+    list[0] = '\0';
+    json_object_foreach(platforms, key, value)
+    {
+        if (shown == CLI_PLATFORMS_SHOWN_MAX)
+            break;
+        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+                                 shown > 0 ? ", " : "", key);
+        shown++;
+    }
+    if (shown < total)
+        snprintf(list + used, sizeof(list) - used, " and %zu more",
+                 total - shown);
+    if (total == 0)
+        pg_error_set(err, 404, PG_ERR_MANIFEST_UNKNOWN,
+                     "index %s has no manifest for platform %s; none of its "
+                     "entries names a platform",
+                     digest, image->platform);
+    else
+        pg_error_set(err, 404, PG_ERR_MANIFEST_UNKNOWN,
+                     "index %s has no manifest for platform %s; it has %s; "
+                     "choose one with %s",
+                     digest, image->platform, list, image->platform_setting);
+    json_decref(platforms);
+}
+
+/*
+ * Returns the entry of an index for image->platform (borrowed), or NULL.
+ * Counts the distinct platforms of the index in image->index_platforms.
+ */
 static const json_t *
-index_select(const json_t *index, const char *platform, const char *digest,
+index_select(struct image *image, const json_t *index, const char *digest,
              struct pg_error **err)
 {
     const json_t *manifests = json_object_get(index, "manifests");
     size_t i;
-    json_t *entry;
+    json_t *entry, *platforms;
 
     if (json_array_size(manifests) > PG_INDEX_ENTRIES_MAX) {
         pg_error_set(err, 403, PG_ERR_DENIED,
@@ -608,7 +704,7 @@ index_select(const json_t *index, const char *platform, const char *digest,
     {
         const char *entry_digest;
 
-        if (!platform_matches(entry, platform))
+        if (!platform_matches(entry, image->platform))
             continue;
         /* The digest goes into an upstream URL or a layout path next. */
         entry_digest = json_string_value(json_object_get(entry, "digest"));
@@ -616,15 +712,19 @@ index_select(const json_t *index, const char *platform, const char *digest,
             pg_error_set(err, 403, PG_ERR_DENIED,
                          "index %s entry %zu for platform %s has a missing "
                          "or invalid digest",
-                         digest, i, platform);
+                         digest, i, image->platform);
             return NULL;
         }
+        platforms = index_platforms(index);
+        if (platforms == NULL) {
+            pg_error_set(err, 503, PG_ERR_UNAVAILABLE, "out of memory");
+            return NULL;
+        }
+        image->index_platforms = json_object_size(platforms);
+        json_decref(platforms);
         return entry;
     }
-    pg_error_set(err, 404, PG_ERR_MANIFEST_UNKNOWN,
-                 "index %s has no manifest for platform %s; choose another "
-                 "with --platform",
-                 digest, platform);
+    no_platform_error(image, index, digest, err);
     return NULL;
 }
 
@@ -745,30 +845,43 @@ out:
 
 /* Returns the entry of index.json to read (borrowed): the one whose
  * ref.name annotation is tag, else the only one, else the one for the
- * platform. */
+ * platform. Two entries with the tag are an error, because either could
+ * be the image meant. */
 static const json_t *
-layout_select(const json_t *index, const char *tag, const char *platform,
+layout_select(struct image *image, const json_t *index, const char *tag,
               struct pg_error **err)
 {
     const json_t *manifests = json_object_get(index, "manifests");
-    size_t i;
+    const json_t *found = NULL;
+    size_t i, count = 0;
     json_t *entry;
 
     if (tag == NULL && json_array_size(manifests) == 1)
         return json_array_get(manifests, 0);
     if (tag == NULL)
-        return index_select(index, platform, "index.json", err);
+        return index_select(image, index, "index.json", err);
     json_array_foreach(manifests, i, entry)
     {
         const char *name = json_string_value(json_object_get(
             json_object_get(entry, "annotations"), REF_NAME_ANNOTATION));
 
-        if (name != NULL && strcmp(name, tag) == 0)
-            return entry;
+        if (name != NULL && strcmp(name, tag) == 0) {
+            found = found != NULL ? found : entry;
+            count++;
+        }
     }
-    pg_error_set(err, 404, PG_ERR_MANIFEST_UNKNOWN,
-                 "index.json has no manifest whose %s annotation is \"%s\"",
-                 REF_NAME_ANNOTATION, tag);
+    if (count == 1)
+        return found;
+    if (count > 1)
+        pg_error_set(err, 403, PG_ERR_MANIFEST_INVALID,
+                     "index.json has %zu manifests whose %s annotation is "
+                     "\"%s\"; give the tag to one manifest",
+                     count, REF_NAME_ANNOTATION, tag);
+    else
+        pg_error_set(err, 404, PG_ERR_MANIFEST_UNKNOWN,
+                     "index.json has no manifest whose %s annotation is "
+                     "\"%s\"",
+                     REF_NAME_ANNOTATION, tag);
     return NULL;
 }
 
@@ -803,8 +916,8 @@ follow_manifest(struct image *image, json_t *entry, struct pg_error **err)
             return 0;
         }
         json_decref(entry);
-        entry = json_incref(
-            (json_t *)index_select(manifest, image->platform, digest, err));
+        entry =
+            json_incref((json_t *)index_select(image, manifest, digest, err));
         json_decref(manifest);
         if (entry == NULL)
             return -1;
@@ -832,7 +945,7 @@ layout_resolve(struct image *image, const char *tag, struct pg_error **err)
     free(bytes);
     if (index == NULL)
         return -1;
-    entry = layout_select(index, tag, image->platform, err);
+    entry = layout_select(image, index, tag, err);
     if (entry != NULL)
         status = follow_manifest(image, json_incref((json_t *)entry), err);
     json_decref(index);
@@ -1427,7 +1540,7 @@ remote_resolve(struct remote *r, struct image *image, const char *ref,
         INSPECTOR_KIND_INDEX) {
         index = image->manifest;
         image->manifest = NULL;
-        entry = index_select(index, image->platform, image->digest, err);
+        entry = index_select(image, index, image->digest, err);
         free(media_type);
         media_type = NULL;
         if (entry == NULL ||
@@ -1596,9 +1709,8 @@ usage_error(enum cli_inspect_output output, const char *fmt, ...)
     return CLI_EXIT_USAGE;
 }
 
-/* Checks OS/ARCH[/VARIANT]: two or three non-empty parts. */
-static bool
-platform_valid(const char *platform)
+bool
+cli_inspect_platform_valid(const char *platform)
 {
     size_t parts = 1, len = 0;
 
@@ -1630,7 +1742,7 @@ parse_options(int argc, char **argv, enum cli_inspect_output output,
     };
     int opt;
 
-    *options = (struct cli_options){.platform = DEFAULT_PLATFORM};
+    *options = (struct cli_options){.platform = CLI_DEFAULT_PLATFORM};
     optind = 1;
     while ((opt = getopt_long(argc, argv, "c:h", long_options, NULL)) != -1) {
         if (opt == 'c') {
@@ -1658,7 +1770,7 @@ parse_options(int argc, char **argv, enum cli_inspect_output output,
     if (optind + 1 != argc)
         return usage_error(output, "expected one image reference");
     options->ref = argv[optind];
-    if (!platform_valid(options->platform))
+    if (!cli_inspect_platform_valid(options->platform))
         return usage_error(output,
                            "invalid --platform \"%s\": expected "
                            "OS/ARCH[/VARIANT], such as linux/arm64/v8",
@@ -1742,7 +1854,9 @@ run(const struct cli_options *options, const struct config *cfg,
     struct pg_error **err)
 {
     struct remote remote = {0};
-    struct image image = {.cfg = cfg, .platform = options->platform};
+    struct image image = {.cfg = cfg,
+                          .platform = options->platform,
+                          .platform_setting = "--platform"};
     struct inspector_secrets *secrets = NULL;
     json_t *document = NULL, *output = NULL;
     int status = -1;
@@ -1769,25 +1883,34 @@ out:
 }
 
 json_t *
-cli_inspect_layout(const struct config *cfg, const char *dir, const char *tag,
-                   struct pg_error **err)
+cli_inspect_layout(const struct config *cfg, const char *dir,
+                   struct cli_layout_choice *choice, struct pg_error **err)
 {
-    struct image image = {.cfg = cfg, .platform = DEFAULT_PLATFORM};
+    struct image image = {
+        .cfg = cfg,
+        .platform =
+            choice->platform != NULL ? choice->platform : CLI_DEFAULT_PLATFORM,
+        .platform_setting = choice->platform_setting != NULL
+                                ? choice->platform_setting
+                                : "--platform",
+    };
     struct inspector_secrets *secrets = NULL;
     json_t *document = NULL;
 
+    choice->index_platforms = 0;
     if (set_inspector_options(&image, &secrets, err) < 0 ||
         set_store(&image, STORE_DIRECTORY, dir, strlen(dir), err) < 0)
         goto out;
     image.reference =
         json_pack("{s:s, s:s+, s:s}", "registry", "", "repository", "oci:", dir,
-                  "reference", tag != NULL ? tag : "");
+                  "reference", choice->tag != NULL ? choice->tag : "");
     if (image.reference == NULL) {
         pg_error_set(err, 503, PG_ERR_UNAVAILABLE, "out of memory");
         goto out;
     }
-    if (layout_resolve(&image, tag, err) < 0)
+    if (layout_resolve(&image, choice->tag, err) < 0)
         goto out;
+    choice->index_platforms = image.index_platforms;
     document = inspect_image(&image, err);
 out:
     json_decref(image.manifest);

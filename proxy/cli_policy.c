@@ -14,7 +14,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,6 +41,7 @@
 #include "policy/policy.h"
 #include "proxy/cli_inspect.h"
 #include "proxy/reference.h"
+#include "proxy/route.h"
 
 /*
  * Bytes of an input object or image document read from a file. An image
@@ -61,6 +64,19 @@
 
 /* Bytes of a path built from a folder and a file name. */
 #define CLI_POLICY_PATH_MAX 4096
+
+/* Bytes of an image's platform, OS/ARCH[/VARIANT], as a test prints it.
+ * A longer one is cut. */
+#define CLI_POLICY_PLATFORM_MAX 256
+
+/* Bytes of a test's image reference: a registry host, '/', a repository
+ * name, ':' and a tag, '@' and a digest. */
+#define CLI_POLICY_IMAGE_MAX                                                   \
+    (PG_REGISTRY_HOST_MAX + PG_NAME_MAX + PG_TAG_MAX + PG_DIGEST_MAX + 3)
+
+/* Symbolic links followed from the --junit path to the file it names,
+ * as many as Linux follows (MAXSYMLINKS). */
+#define CLI_POLICY_SYMLINKS_MAX 40
 
 /* Bytes read from a file at a time while its size is not known. */
 #define READ_CHUNK_BYTES (64u * 1024)
@@ -132,6 +148,7 @@ static const char test_usage[] =
     "      document: inputs/root.json      # a JSON image document, or\n"
     "      # layout: layouts/app           # an OCI image layout, inspected,\n"
     "      # layout_reference: v1          # with the manifest of this tag,\n"
+    "      # platform: linux/arm64         # and this platform of an index,\n"
     "      # inline: {config: {user: root}}  # or members over an empty image\n"
     "      now: 2027-01-01                 # time for exception expiry\n"
     "      expect:\n"
@@ -142,7 +159,13 @@ static const char test_usage[] =
     "\n"
     "Paths are relative to the test file. Without document, layout or\n"
     "inline a test uses the empty image document: no files, packages or\n"
-    "secrets, and config.user \"\". now is a date (midnight UTC) or an\n"
+    "secrets, and config.user \"\". image is read as the proxy reads a\n"
+    "request: registry names ignore case, index.docker.io and\n"
+    "registry-1.docker.io are docker.io, and a Docker Hub name of one\n"
+    "component gets library/. platform is OS/ARCH[/VARIANT]; the default\n"
+    "is " CLI_DEFAULT_PLATFORM ". When the layout's index has several\n"
+    "platforms, the test's line ends with the one used, such as\n"
+    "\"(platform linux/amd64)\". now is a date (midnight UTC) or an\n"
     "RFC 3339 time; the default is the current time. Rules are checked as\n"
     "the proxy checks a pull: when a source rule denies the image, that is\n"
     "the verdict, else the content rules decide.\n"
@@ -574,64 +597,189 @@ copy_part(char *out, size_t size, const char *text, size_t len)
     return true;
 }
 
-/* A registry host with an optional port, or an IPv6 address in
- * brackets. */
+/* Lower-cases a registry host with an optional port, or an IPv6 address
+ * in brackets, into out. Returns false when text is not one. */
 static bool
-registry_valid(const char *registry)
+lower_registry(const char *text, size_t len, char *out, size_t size)
 {
-    if (registry[0] == '\0')
+    if (len == 0 || len >= size)
         return false;
-    for (const char *p = registry; *p != '\0'; p++) {
-        if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
-            !(*p >= '0' && *p <= '9') && strchr(".-:[]", *p) == NULL)
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') &&
+            strchr(".-:[]", c) == NULL)
             return false;
+        out[i] = c;
     }
+    out[len] = '\0';
+    return true;
+}
+
+/* Appends len bytes of text to the request path uri, percent-encoding
+ * every byte but letters, digits, "-._~" and '/' when keep_slash, so that
+ * route_parse decodes exactly text. Returns false when uri is full. */
+static bool
+append_encoded(char *uri, size_t size, size_t *used, const char *text,
+               size_t len, bool keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                     (c >= '0' && c <= '9') || strchr("-._~", c) != NULL ||
+                     (keep_slash && c == '/');
+
+        if (*used + 4 > size)
+            return false;
+        if (plain && c != '\0') {
+            uri[(*used)++] = (char)c;
+            continue;
+        }
+        uri[(*used)++] = '%';
+        uri[(*used)++] = hex[c >> 4];
+        uri[(*used)++] = hex[c & 0xf];
+    }
+    uri[*used] = '\0';
     return true;
 }
 
 /*
- * Parses REGISTRY/REPOSITORY[:TAG][@DIGEST] into *ref; a reference with
- * neither tag nor digest gets the tag "latest", as docker pull does.
- * Returns NULL, or why text is invalid.
+ * Routes the manifest request "/v2/NAME/manifests/REFERENCE" as the proxy
+ * does, where NAME is the registry as written, '/', and the name_len
+ * bytes of name. The upstreams are cfg's first one, Docker Hub with its
+ * aliases, and registry, the test's registry in lower case, for any other
+ * host. Copies the upstream's name and the repository of the route into
+ * *ref. Returns 0, or -1 with the proxy's error.
  */
-static const char *
-parse_image_ref(const char *text, struct image_ref *ref)
+static int
+route_image(const struct config *cfg, const char *text, size_t host_len,
+            char *registry, const char *name, size_t name_len,
+            const char *reference, struct image_ref *ref, struct pg_error **err)
+{
+    struct config_upstream upstreams[2] = {cfg->upstreams[0],
+                                           {.name = registry}};
+    struct config view = {.upstreams = upstreams, .n_upstreams = 2};
+    char uri[PG_URI_MAX + 1] = "/v2/";
+    size_t used = strlen(uri);
+    struct route route;
+
+    if (!append_encoded(uri, sizeof(uri), &used, text, host_len, false) ||
+        !append_encoded(uri, sizeof(uri), &used, "/", 1, true) ||
+        !append_encoded(uri, sizeof(uri), &used, name, name_len, true) ||
+        !append_encoded(uri, sizeof(uri), &used, "/manifests/", 11, true) ||
+        !append_encoded(uri, sizeof(uri), &used, reference, strlen(reference),
+                        false)) {
+        pg_error_set(err, 400, PG_ERR_CONFIG,
+                     "the request path is longer than %d bytes", PG_URI_MAX);
+        return -1;
+    }
+    if (route_parse(&view, "GET", uri, &route, err) < 0)
+        return -1;
+    snprintf(ref->registry, sizeof(ref->registry), "%s", route.upstream->name);
+    snprintf(ref->repository, sizeof(ref->repository), "%s", route.repository);
+    return 0;
+}
+
+/*
+ * Routes the reference (what: "tag" or "digest") of the image named by
+ * text, with host_len bytes of registry and name_len bytes of name, and
+ * fills the registry and repository of *ref from the route. Returns 0, or
+ * -1 with the proxy's error for the name or reference.
+ */
+static int
+resolve_image(const struct config *cfg, const char *text, size_t host_len,
+              char *registry, const char *name, size_t name_len,
+              const char *what, const char *reference, struct image_ref *ref,
+              struct pg_error **err)
+{
+    /* A '/' would split the path into other segments, and the proxy
+     * reads a reference without ':' as a tag. */
+    if (reference[0] == '\0' || strchr(reference, '/') != NULL ||
+        (strcmp(what, "digest") == 0 && !reference_is_digest(reference))) {
+        pg_error_set(err, 400, PG_ERR_CONFIG, "invalid %s \"%s\": expected %s",
+                     what, reference,
+                     strcmp(what, "digest") == 0
+                         ? "ALGORITHM:HEX, such as sha256: and 64 hex digits"
+                         : "letters, digits, '_', '.' and '-'");
+        return -1;
+    }
+    return route_image(cfg, text, host_len, registry, name, name_len, reference,
+                       ref, err);
+}
+
+/*
+ * Parses REGISTRY/REPOSITORY[:TAG][@DIGEST] into *ref as the proxy reads
+ * the request for it (see route_image): the registry in lower case, with
+ * index.docker.io and registry-1.docker.io read as docker.io, and
+ * "library/" before a Docker Hub name of one component. A reference with
+ * neither tag nor digest gets the tag "latest", as docker pull does.
+ * Returns 0, or -1 with an error that says why text is invalid.
+ */
+static int
+parse_image_ref(const struct config *cfg, const char *text,
+                struct image_ref *ref, struct pg_error **err)
 {
     const char *slash = strchr(text, '/');
     const char *name, *at, *colon;
-    size_t name_len;
+    size_t host_len, name_len;
+    char registry[PG_REGISTRY_HOST_MAX + 1];
+    char tag[CLI_POLICY_IMAGE_MAX + 1] = "";
 
     memset(ref, 0, sizeof(*ref));
-    if (slash == NULL || slash == text)
-        return "expected REGISTRY/REPOSITORY[:TAG|@DIGEST], such as "
-               "docker.io/library/nginx:1.27";
-    if (!copy_part(ref->registry, sizeof(ref->registry), text,
-                   (size_t)(slash - text)) ||
-        !registry_valid(ref->registry))
-        return "the registry is not a host name with an optional port";
+    if (strlen(text) > CLI_POLICY_IMAGE_MAX) {
+        pg_error_set(err, 400, PG_ERR_CONFIG,
+                     "longer than the %d bytes of an image reference",
+                     CLI_POLICY_IMAGE_MAX);
+        return -1;
+    }
+    if (slash == NULL || slash == text) {
+        pg_error_set(err, 400, PG_ERR_CONFIG,
+                     "expected REGISTRY/REPOSITORY[:TAG|@DIGEST], such as "
+                     "docker.io/library/nginx:1.27");
+        return -1;
+    }
+    host_len = (size_t)(slash - text);
+    /* The proxy sends a name without a host to its first upstream, which
+     * a test cannot know, so a test names the registry. */
+    if (!reference_component_is_host(text, host_len) ||
+        !lower_registry(text, host_len, registry, sizeof(registry))) {
+        pg_error_set(err, 400, PG_ERR_CONFIG,
+                     "\"%.*s\" is not a registry host name; write the "
+                     "registry first, such as docker.io/%s",
+                     (int)host_len, text, text);
+        return -1;
+    }
+
+    /* The tag follows the last ':' after the last '/' of the name. */
     name = slash + 1;
     at = strchr(name, '@');
     name_len = at != NULL ? (size_t)(at - name) : strlen(name);
-    if (at != NULL &&
-        (!copy_part(ref->digest, sizeof(ref->digest), at + 1, strlen(at + 1)) ||
-         !reference_digest_valid(ref->digest)))
-        return "the digest is not sha256: with 64 lowercase hex digits or "
-               "sha512: with 128";
-    colon = memchr(name, ':', name_len);
-    if (colon != NULL) {
-        if (!copy_part(ref->tag, sizeof(ref->tag), colon + 1,
-                       name_len - (size_t)(colon + 1 - name)) ||
-            !reference_tag_valid(ref->tag))
-            return "the tag is not [A-Za-z0-9_][A-Za-z0-9._-]{0,127}";
+    colon = memrchr(name, ':', name_len);
+    if (colon != NULL &&
+        memchr(colon, '/', name_len - (size_t)(colon - name)) == NULL) {
+        copy_part(tag, sizeof(tag), colon + 1,
+                  name_len - (size_t)(colon + 1 - name));
         name_len = (size_t)(colon - name);
+        if (resolve_image(cfg, text, host_len, registry, name, name_len, "tag",
+                          tag, ref, err) < 0)
+            return -1;
+        snprintf(ref->tag, sizeof(ref->tag), "%s", tag);
     } else if (at == NULL) {
-        copy_part(ref->tag, sizeof(ref->tag), "latest", 6);
+        snprintf(ref->tag, sizeof(ref->tag), "latest");
+        return resolve_image(cfg, text, host_len, registry, name, name_len,
+                             "tag", ref->tag, ref, err);
     }
-    if (!copy_part(ref->repository, sizeof(ref->repository), name, name_len) ||
-        !reference_name_valid(ref->repository))
-        return "the repository is not lowercase path components such as "
-               "library/nginx";
-    return NULL;
+    if (at == NULL)
+        return 0;
+    if (resolve_image(cfg, text, host_len, registry, name, name_len, "digest",
+                      at + 1, ref, err) < 0)
+        return -1;
+    snprintf(ref->digest, sizeof(ref->digest), "%s", at + 1);
+    return 0;
 }
 
 static bool
@@ -746,8 +894,8 @@ parse_time(const char *text, time_t *out)
 
 static const char *const file_keys[] = {"tests", NULL};
 static const char *const test_keys[] = {
-    "name",   "image", "document", "layout", "layout_reference",
-    "inline", "now",   "expect",   NULL};
+    "name",     "image",  "document", "layout", "layout_reference",
+    "platform", "inline", "now",      "expect", NULL};
 static const char *const expect_keys[] = {"decision", "denied", "warnings",
                                           "excepted", NULL};
 /* The verdict lists a test may name, as the verdict spells them. */
@@ -758,6 +906,7 @@ static const char *const verdict_lists[] = {"denied", "warnings", "excepted",
 struct checker {
     const struct yaml_doc *doc;
     const char *file;
+    const struct config *cfg; /* the upstreams image references name */
     unsigned problems;
 };
 
@@ -908,18 +1057,38 @@ static void
 check_image(struct checker *c, const json_t *test, const char *where)
 {
     const char *text = optional_string(c, test, "image", where);
+    struct pg_error *err = NULL;
     struct image_ref ref;
-    const char *reason;
     size_t line, column;
 
-    if (text == NULL)
-        return;
-    reason = parse_image_ref(text, &ref);
-    if (reason == NULL)
+    if (text == NULL || parse_image_ref(c->cfg, text, &ref, &err) == 0)
         return;
     member_position(c, test, "image", &line, &column);
     problem_at(c, line, column, "invalid \"image\" \"%s\" of %s: %s", text,
-               where, reason);
+               where, err != NULL ? err->message : "out of memory");
+    pg_error_free(err);
+}
+
+/* Checks platform: OS/ARCH[/VARIANT], for a test with a layout. */
+static void
+check_platform(struct checker *c, const json_t *test, const char *where)
+{
+    const char *platform = optional_string(c, test, "platform", where);
+    size_t line, column;
+
+    if (platform == NULL)
+        return;
+    member_position(c, test, "platform", &line, &column);
+    if (json_object_get(test, "layout") == NULL)
+        problem_at(c, line, column,
+                   "%s has \"platform\" without \"layout\"; platform "
+                   "chooses the image of a layout's index",
+                   where);
+    else if (!cli_inspect_platform_valid(platform))
+        problem_at(c, line, column,
+                   "invalid \"platform\" \"%s\" of %s: expected "
+                   "OS/ARCH[/VARIANT], such as linux/arm64 or linux/arm/v7",
+                   platform, where);
 }
 
 /* Checks document, layout, layout_reference and inline: at most one
@@ -1071,16 +1240,19 @@ check_test(struct checker *c, const json_t *tests, size_t index, json_t *names)
     check_keys(c, test, test_keys, where);
     check_image(c, test, where);
     check_input(c, test, where);
+    check_platform(c, test, where);
     check_now(c, test, where);
     check_expect(c, test, where);
 }
 
-/* Checks a parsed test file. Returns its "tests" list (borrowed from the
- * document), or NULL after printing its problems. */
+/* Checks a parsed test file, whose images name cfg's upstreams or other
+ * registries. Returns its "tests" list (borrowed from the document), or
+ * NULL after printing its problems. */
 static const json_t *
-check_test_file(const struct yaml_doc *doc, const char *file)
+check_test_file(const struct yaml_doc *doc, const char *file,
+                const struct config *cfg)
 {
-    struct checker c = {.doc = doc, .file = file};
+    struct checker c = {.doc = doc, .file = file, .cfg = cfg};
     const json_t *root = yaml_doc_root(doc);
     const json_t *tests = json_object_get(root, "tests");
     json_t *names = json_object();
@@ -1127,7 +1299,8 @@ enum test_outcome {
 
 struct test_result {
     enum test_outcome outcome;
-    char *message; /* what differed, or the error; NULL when passed */
+    char *message;  /* what differed, or the error; NULL when passed */
+    char *platform; /* of a layout whose index has several, else NULL */
 };
 
 struct test_file {
@@ -1141,8 +1314,10 @@ struct test_file {
 
 struct test_run {
     struct policy *policy;
-    struct config *cfg; /* the inspector's limits for layout tests */
-    time_t started;     /* the time of tests without "now" */
+    /* The inspector's limits for layout tests, and Docker Hub, the first
+     * upstream, for image references. */
+    struct config *cfg;
+    time_t started; /* the time of tests without "now" */
     struct test_file *files;
     size_t n_files;
     size_t passed;
@@ -1273,7 +1448,8 @@ list_test_names(const char *path, char ***names, size_t *n,
         (*n)++;
     }
     closedir(dir);
-    if (status == 0)
+    /* qsort may not be given the NULL list of an empty directory. */
+    if (status == 0 && *n > 1)
         qsort(*names, *n, sizeof(**names), compare_strings);
     return status;
 }
@@ -1346,7 +1522,7 @@ load_test_files(struct test_run *run)
             status = -1;
             continue;
         }
-        file->tests = check_test_file(file->doc, file->path);
+        file->tests = check_test_file(file->doc, file->path, run->cfg);
         if (file->tests == NULL) {
             status = -1;
             continue;
@@ -1403,11 +1579,84 @@ resolve_path(const char *test_file, const char *file, char *out, size_t size)
     return n >= 0 && (size_t)n < size;
 }
 
+/* Writes the platform of an image document as OS/ARCH[/VARIANT]. */
+static void
+document_platform(const json_t *document, char *out, size_t size)
+{
+    const json_t *platform = json_object_get(document, "platform");
+    const char *os = json_string_value(json_object_get(platform, "os"));
+    const char *arch =
+        json_string_value(json_object_get(platform, "architecture"));
+    const char *variant =
+        json_string_value(json_object_get(platform, "variant"));
+
+    snprintf(out, size, "%s/%s%s%s", os != NULL ? os : "",
+             arch != NULL ? arch : "",
+             variant != NULL && variant[0] != '\0' ? "/" : "",
+             variant != NULL ? variant : "");
+}
+
+/* Returns whether the platform found is the one requested: the same, or
+ * with any variant when requested names none. Both are OS/ARCH[/VARIANT]. */
+static bool
+platform_is(const char *found, const char *requested)
+{
+    size_t len = strlen(requested);
+    bool has_variant = strchr(strchr(requested, '/') + 1, '/') != NULL;
+
+    return strncmp(found, requested, len) == 0 &&
+           (found[len] == '\0' || (!has_variant && found[len] == '/'));
+}
+
+/*
+ * Inspects the layout at path for test, with the manifest of its
+ * layout_reference and platform. When the layout's index has several
+ * platforms, stores the image's platform in *platform_used, which the
+ * caller frees. Returns the image document, or NULL with an error.
+ */
+static json_t *
+inspect_layout(const struct test_run *run, const json_t *test, const char *path,
+               char **platform_used, struct pg_error **err)
+{
+    const char *platform = json_string_value(json_object_get(test, "platform"));
+    struct cli_layout_choice choice = {
+        .tag = json_string_value(json_object_get(test, "layout_reference")),
+        .platform = platform,
+        .platform_setting = "\"platform\" in the test",
+    };
+    char found[CLI_POLICY_PLATFORM_MAX];
+    json_t *document = cli_inspect_layout(run->cfg, path, &choice, err);
+
+    if (document == NULL) {
+        pg_error_prefix(err, "cannot inspect the layout %s", path);
+        return NULL;
+    }
+    document_platform(document, found, sizeof(found));
+    /* Without an index, the layout's one image is checked here. */
+    if (platform != NULL && choice.index_platforms == 0 &&
+        !platform_is(found, platform)) {
+        pg_error_set(err, 400, PG_ERR_CONFIG,
+                     "the layout %s has no manifest for platform %s; its "
+                     "image is %s",
+                     path, platform, found);
+        json_decref(document);
+        return NULL;
+    }
+    if (choice.index_platforms > 1 &&
+        (*platform_used = strdup(found)) == NULL) {
+        pg_error_set(err, 503, PG_ERR_UNAVAILABLE, "out of memory");
+        json_decref(document);
+        return NULL;
+    }
+    return document;
+}
+
 /* Builds the image document of a test from its document, layout or
- * inline member. */
+ * inline member. For a layout, sets *platform_used as inspect_layout
+ * does. */
 static json_t *
 test_document(struct test_run *run, const struct test_file *file,
-              const json_t *test, struct pg_error **err)
+              const json_t *test, char **platform_used, struct pg_error **err)
 {
     const char *document = json_string_value(json_object_get(test, "document"));
     const char *layout = json_string_value(json_object_get(test, "layout"));
@@ -1424,14 +1673,8 @@ test_document(struct test_run *run, const struct test_file *file,
     }
     if (document != NULL)
         return load_object(path, path, err);
-    if (layout != NULL) {
-        built = cli_inspect_layout(
-            run->cfg, path,
-            json_string_value(json_object_get(test, "layout_reference")), err);
-        if (built == NULL)
-            pg_error_prefix(err, "cannot inspect the layout %s", path);
-        return built;
-    }
+    if (layout != NULL)
+        return inspect_layout(run, test, path, platform_used, err);
     built = empty_document();
     copy = json_deep_copy(members);
     if (built == NULL || (members != NULL && copy == NULL) ||
@@ -1658,14 +1901,16 @@ run_test(struct test_run *run, const struct test_file *file, const json_t *test,
     struct pg_error *err = NULL;
     struct image_ref image;
     time_t now = run->started;
-    json_t *document, *verdict = NULL;
+    json_t *document = NULL, *verdict = NULL;
 
-    /* The checker accepted both, so they parse. */
-    parse_image_ref(image_text != NULL ? image_text : DEFAULT_IMAGE, &image);
+    /* The checker accepted now, so it parses. */
     if (now_text != NULL)
         parse_time(now_text, &now);
 
-    document = test_document(run, file, test, &err);
+    if (parse_image_ref(run->cfg,
+                        image_text != NULL ? image_text : DEFAULT_IMAGE, &image,
+                        &err) == 0)
+        document = test_document(run, file, test, &result->platform, &err);
     if (document != NULL)
         verdict = test_verdict(run->policy, document, &image, now, &err);
     if (verdict != NULL) {
@@ -1709,6 +1954,8 @@ run_tests(struct test_run *run)
             run_test(run, file, test, result);
             printf("%s %s%s%s", result->outcome == TEST_PASSED ? "ok" : "FAIL",
                    several ? file->path : "", several ? ": " : "", name);
+            if (result->platform != NULL)
+                printf(" (platform %s)", result->platform);
             if (result->outcome != TEST_PASSED)
                 printf(": %s", result->message != NULL ? result->message
                                                        : "out of memory");
@@ -1746,8 +1993,15 @@ utf8_sequence(const unsigned char *text)
     return len;
 }
 
-/* Writes text as XML character data, usable in an attribute. Characters
- * XML 1.0 does not allow, and bytes that are not UTF-8, become '?'. */
+/* UTF-8 of U+FFFD, the replacement character. */
+#define REPLACEMENT_CHARACTER "\xef\xbf\xbd"
+
+/*
+ * Writes text as XML character data, usable in an attribute. Characters
+ * that XML 1.0 does not allow become U+FFFD: C0 controls other than tab,
+ * newline and carriage return, the noncharacters U+FFFE and U+FFFF, and
+ * each byte that is not part of a UTF-8 sequence.
+ */
 static void
 xml_text(FILE *out, const char *text)
 {
@@ -1756,6 +2010,11 @@ xml_text(FILE *out, const char *text)
     while (*p != '\0') {
         size_t len = utf8_sequence(p);
 
+        if (len == 3 && p[0] == 0xef && p[1] == 0xbf && p[2] >= 0xbe) {
+            fputs(REPLACEMENT_CHARACTER, out);
+            p += len;
+            continue;
+        }
         if (len > 1) {
             fwrite(p, 1, len, out);
             p += len;
@@ -1783,7 +2042,10 @@ xml_text(FILE *out, const char *text)
             fprintf(out, "&#%d;", *p);
             break;
         default:
-            fputc(len == 1 && *p >= 0x20 ? *p : '?', out);
+            if (len == 1 && *p >= 0x20)
+                fputc(*p, out);
+            else
+                fputs(REPLACEMENT_CHARACTER, out);
         }
         p++;
     }
@@ -1799,15 +2061,24 @@ junit_testcase(FILE *out, const struct test_file *file, const json_t *test,
     xml_text(out, json_string_value(json_object_get(test, "name")));
     fputs("\" classname=\"", out);
     xml_text(out, file->path);
-    if (result->outcome == TEST_PASSED) {
+    if (result->outcome == TEST_PASSED && result->platform == NULL) {
         fputs("\"/>\n", out);
         return;
     }
-    fprintf(out, "\">\n      <%s message=\"", element);
-    xml_text(out, result->message != NULL ? result->message : "");
-    fputs("\">", out);
-    xml_text(out, result->message != NULL ? result->message : "");
-    fprintf(out, "</%s>\n    </testcase>\n", element);
+    fputs("\">\n", out);
+    if (result->outcome != TEST_PASSED) {
+        fprintf(out, "      <%s message=\"", element);
+        xml_text(out, result->message != NULL ? result->message : "");
+        fputs("\">", out);
+        xml_text(out, result->message != NULL ? result->message : "");
+        fprintf(out, "</%s>\n", element);
+    }
+    if (result->platform != NULL) {
+        fputs("      <system-out>platform ", out);
+        xml_text(out, result->platform);
+        fputs("</system-out>\n", out);
+    }
+    fputs("    </testcase>\n", out);
 }
 
 static void
@@ -1834,27 +2105,154 @@ junit_write(FILE *out, const struct test_run *run)
     fputs("</testsuites>\n", out);
 }
 
-/* Writes the JUnit report to a temporary file beside path and renames it
- * to path, so that a reader never sees half a report. */
+/*
+ * Writes the report to the open descriptor fd, and closes fd. shown names
+ * the file in errors. Returns 0, or -1 with an error such as ENOSPC.
+ */
 static int
-junit_save(const struct test_run *run, const char *path, struct pg_error **err)
+junit_write_fd(const struct test_run *run, int fd, const char *shown, bool sync,
+               struct pg_error **err)
+{
+    FILE *out = fdopen(fd, "w");
+    int saved;
+
+    if (out == NULL) {
+        pg_error_set(err, 400, PG_ERR_CONFIG, "cannot write %s: %s", shown,
+                     strerror(errno));
+        close(fd);
+        return -1;
+    }
+    junit_write(out, run);
+    errno = 0;
+    if (fflush(out) != 0 || ferror(out) || (sync && fsync(fd) < 0)) {
+        saved = errno;
+        pg_error_set(err, 400, PG_ERR_CONFIG, "cannot write %s: %s", shown,
+                     saved != 0 ? strerror(saved) : "write error");
+        fclose(out);
+        return -1;
+    }
+    if (fclose(out) != 0) {
+        pg_error_set(err, 400, PG_ERR_CONFIG, "cannot write %s: %s", shown,
+                     strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Returns the descriptor that path names when it is /dev/stdout,
+ * /dev/stderr, /dev/fd/N or /proc/self/fd/N, or -1. Writing to that
+ * descriptor continues after what the process wrote there before, where
+ * opening the path again would start a regular file at its first byte.
+ */
+static int
+named_descriptor(const char *path)
+{
+    const char *number = NULL;
+    uint64_t fd;
+
+    if (strcmp(path, "/dev/stdout") == 0)
+        return STDOUT_FILENO;
+    if (strcmp(path, "/dev/stderr") == 0)
+        return STDERR_FILENO;
+    if (strncmp(path, "/dev/fd/", 8) == 0)
+        number = path + 8;
+    else if (strncmp(path, "/proc/self/fd/", 14) == 0)
+        number = path + 14;
+    if (number == NULL || pg_parse_u64(number, INT_MAX, &fd) < 0)
+        return -1;
+    return (int)fd;
+}
+
+/* Replaces target, the path of a symbolic link, with the path the link
+ * names. A relative link is read from the folder of the link. Returns 0,
+ * or -1 with errno set. */
+static int
+read_link(char *target, size_t size)
+{
+    char link[CLI_POLICY_PATH_MAX], joined[CLI_POLICY_PATH_MAX];
+    const char *slash = strrchr(target, '/');
+    ssize_t len = readlink(target, link, sizeof(link));
+    int n;
+
+    if (len < 0)
+        return -1;
+    if ((size_t)len >= sizeof(link)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    link[len] = '\0';
+    if (link[0] == '/' || slash == NULL)
+        n = snprintf(joined, sizeof(joined), "%s", link);
+    else
+        n = snprintf(joined, sizeof(joined), "%.*s/%s", (int)(slash - target),
+                     target, link);
+    if (n < 0 || (size_t)n >= sizeof(joined) || (size_t)n >= size) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(target, joined, (size_t)n + 1);
+    return 0;
+}
+
+/*
+ * Follows the symbolic links from path into target, of size bytes. Stops
+ * at a file that is not a link or does not exist, or at a descriptor
+ * path, whose descriptor it stores in *fd (else -1). Returns 0, or -1
+ * with an error.
+ */
+static int
+follow_links(const char *path, char *target, size_t size, int *fd,
+             struct pg_error **err)
+{
+    struct stat st;
+
+    *fd = -1;
+    if (strlen(path) >= size) {
+        pg_error_set(err, 400, PG_ERR_CONFIG, "cannot write %s: %s", path,
+                     strerror(ENAMETOOLONG));
+        return -1;
+    }
+    memcpy(target, path, strlen(path) + 1);
+    for (int hops = 0;; hops++) {
+        *fd = named_descriptor(target);
+        if (*fd >= 0 || lstat(target, &st) < 0 || !S_ISLNK(st.st_mode))
+            return 0;
+        if (hops == CLI_POLICY_SYMLINKS_MAX)
+            errno = ELOOP;
+        if (hops == CLI_POLICY_SYMLINKS_MAX || read_link(target, size) < 0) {
+            pg_error_set(err, 400, PG_ERR_CONFIG, "cannot write %s: %s", path,
+                         strerror(errno));
+            return -1;
+        }
+    }
+}
+
+/* Writes the report to a temporary file beside target and renames it to
+ * target, so that a reader never sees half a report. An existing file
+ * keeps its permissions. path names the file in errors. */
+static int
+junit_replace(const struct test_run *run, const char *target, const char *path,
+              struct pg_error **err)
 {
     char temporary[CLI_POLICY_PATH_MAX];
     mode_t mask = umask(0);
-    FILE *out = NULL;
+    mode_t mode = 0666 & ~mask;
+    struct stat st;
     int fd, n;
 
     umask(mask);
-    n = snprintf(temporary, sizeof(temporary), "%s.XXXXXX", path);
+    if (stat(target, &st) == 0)
+        mode = st.st_mode & 07777;
+    n = snprintf(temporary, sizeof(temporary), "%s.XXXXXX", target);
     if (n < 0 || (size_t)n >= sizeof(temporary)) {
         pg_error_set(err, 400, PG_ERR_CONFIG,
-                     "the path %s is longer than %d bytes", path,
+                     "the path %s is longer than %d bytes", target,
                      CLI_POLICY_PATH_MAX - 8);
         return -1;
     }
     fd = mkstemp(temporary);
-    if (fd < 0 || fchmod(fd, 0666 & ~mask) < 0 ||
-        (out = fdopen(fd, "w")) == NULL) {
+    if (fd < 0 || fchmod(fd, mode) < 0) {
         pg_error_set(err, 400, PG_ERR_CONFIG, "cannot create %s: %s", temporary,
                      strerror(errno));
         if (fd >= 0) {
@@ -1863,21 +2261,54 @@ junit_save(const struct test_run *run, const char *path, struct pg_error **err)
         }
         return -1;
     }
-    junit_write(out, run);
-    if (fflush(out) != 0 || ferror(out) || fsync(fd) < 0) {
-        pg_error_set(err, 400, PG_ERR_CONFIG, "cannot write %s: %s", temporary,
-                     strerror(errno));
-        fclose(out);
+    if (junit_write_fd(run, fd, path, true, err) < 0) {
         unlink(temporary);
         return -1;
     }
-    if (fclose(out) != 0 || rename(temporary, path) < 0) {
+    if (rename(temporary, target) < 0) {
         pg_error_set(err, 400, PG_ERR_CONFIG, "cannot write %s: %s", path,
                      strerror(errno));
         unlink(temporary);
         return -1;
     }
     return 0;
+}
+
+/*
+ * Writes the JUnit report to path. A regular file, or a symbolic link to
+ * one, is replaced whole (see junit_replace), and the links stay. Other
+ * files, such as a FIFO, a character device or a descriptor of the
+ * process (/dev/fd/N, as bash's >(...) gives), are written directly.
+ */
+static int
+junit_save(const struct test_run *run, const char *path, struct pg_error **err)
+{
+    char target[CLI_POLICY_PATH_MAX];
+    struct stat st;
+    int fd;
+
+    if (follow_links(path, target, sizeof(target), &fd, err) < 0)
+        return -1;
+    if (fd >= 0) {
+        /* The descriptor stays open for the rest of the process. */
+        fd = dup(fd);
+        if (fd < 0) {
+            pg_error_set(err, 400, PG_ERR_CONFIG, "cannot write %s: %s", path,
+                         strerror(errno));
+            return -1;
+        }
+        return junit_write_fd(run, fd, path, false, err);
+    }
+    if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
+        fd = open(target, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+            pg_error_set(err, 400, PG_ERR_CONFIG, "cannot write %s: %s", path,
+                         strerror(errno));
+            return -1;
+        }
+        return junit_write_fd(run, fd, path, false, err);
+    }
+    return junit_replace(run, target, path, err);
 }
 
 /* ---- test: the command ---- */
@@ -1889,8 +2320,10 @@ test_run_clear(struct test_run *run)
         struct test_file *file = &run->files[f];
 
         for (size_t i = 0;
-             file->results != NULL && i < json_array_size(file->tests); i++)
+             file->results != NULL && i < json_array_size(file->tests); i++) {
             free(file->results[i].message);
+            free(file->results[i].platform);
+        }
         free(file->results);
         yaml_doc_free(file->doc);
         free(file->path);
@@ -1927,10 +2360,9 @@ test_command(const char *path, const char *junit)
     if (run.policy == NULL)
         goto out;
     print_policy_warnings(run.policy);
-    if (find_test_files(&run, path, &err) < 0 || load_test_files(&run) < 0)
-        goto out;
     run.cfg = config_defaults(&err);
-    if (run.cfg == NULL)
+    if (run.cfg == NULL || find_test_files(&run, path, &err) < 0 ||
+        load_test_files(&run) < 0)
         goto out;
     /* Only the inspector's warnings may interleave with the results. */
     pg_log_set_level(PG_LOG_WARN);

@@ -6,6 +6,8 @@ json module with the same layout, positions are counted in the files this
 test writes, and verdicts follow from the rules and dates below."""
 
 import json
+import os
+import stat
 import subprocess
 import textwrap
 import xml.etree.ElementTree as ET
@@ -771,7 +773,10 @@ def test_test_unknown_keys(pullgate_bin, policy_file, tmp_path):
 
     result = run(pullgate_bin, "test", str(policy_file))
 
-    allowed = "name, image, document, layout, layout_reference, inline, now, expect"
+    allowed = (
+        "name, image, document, layout, layout_reference, platform, inline, "
+        "now, expect"
+    )
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
         f"pullgate: policy test: {tests}:4:5: unknown key \"expected\" in "
@@ -891,3 +896,487 @@ def test_test_usage_errors(pullgate_bin, policy_file):
     assert no_junit.returncode == 2
     assert help_text.stdout.startswith(TEST_USAGE)
     assert help_text.returncode == 0
+
+
+def test_test_no_test_files_in_directory(pullgate_bin, tmp_path):
+    policies = tmp_path / "policies"
+    write(policies / "rules.yaml", POLICY)
+
+    result = run(pullgate_bin, "test", str(policies))
+
+    # A build with UndefinedBehaviorSanitizer stops at an empty name list
+    # handed to qsort, before this message.
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"pullgate: policy test: no test files found for {policies}; write "
+        "a NAME.test.yaml file in it\n"
+    )
+    assert result.returncode == 2
+
+
+# ---- test: where the JUnit report goes ----
+
+
+ONE_TEST = """\
+tests:
+  - name: root image warns
+    inline: {config: {user: root}}
+    expect: {decision: allow, warnings: [root-user]}
+"""
+
+ONE_TEST_OUTPUT = "ok root image warns\n1 passed, 0 failed\n"
+
+
+def assert_one_test_report(data: bytes):
+    root = ET.fromstring(data)
+    assert root.tag == "testsuites"
+    assert root.get("tests") == "1"
+    assert root.get("failures") == "0"
+    assert [case.get("name") for case in root.iter("testcase")] == [
+        "root image warns"
+    ]
+
+
+def test_test_junit_follows_symlinks(pullgate_bin, policy_file, tmp_path):
+    write(tmp_path / "policy.test.yaml", ONE_TEST)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "junit.xml").write_text("old report\n")
+    link = tmp_path / "junit.xml"
+    link.symlink_to("reports/junit.xml")
+    # A chain whose second link is relative to its own folder, and a link
+    # to a file that does not exist yet.
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "second.xml").symlink_to("../reports/chained.xml")
+    chain = tmp_path / "chain.xml"
+    chain.symlink_to(tmp_path / "links" / "second.xml")
+
+    existing = run(pullgate_bin, "test", str(policy_file), "--junit", str(link))
+    chained = run(pullgate_bin, "test", str(policy_file), "--junit", str(chain))
+
+    assert existing.stderr == ""
+    assert existing.returncode == 0
+    assert chained.stderr == ""
+    assert chained.returncode == 0
+    assert os.readlink(link) == "reports/junit.xml"
+    assert os.readlink(chain) == str(tmp_path / "links" / "second.xml")
+    assert os.readlink(tmp_path / "links" / "second.xml") == "../reports/chained.xml"
+    assert_one_test_report((reports / "junit.xml").read_bytes())
+    assert_one_test_report((reports / "chained.xml").read_bytes())
+    assert sorted(path.name for path in reports.iterdir()) == [
+        "chained.xml",
+        "junit.xml",
+    ]
+
+
+def test_test_junit_keeps_file_mode(pullgate_bin, policy_file, tmp_path):
+    write(tmp_path / "policy.test.yaml", ONE_TEST)
+    junit = tmp_path / "junit.xml"
+    junit.write_text("old report\n")
+    junit.chmod(0o600)
+
+    result = run(pullgate_bin, "test", str(policy_file), "--junit", str(junit))
+
+    assert result.returncode == 0
+    assert stat.S_IMODE(junit.stat().st_mode) == 0o600
+    assert_one_test_report(junit.read_bytes())
+
+
+def test_test_junit_into_fifo(pullgate_bin, policy_file, tmp_path):
+    write(tmp_path / "policy.test.yaml", ONE_TEST)
+    fifo = tmp_path / "junit.fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    try:
+        result = run(pullgate_bin, "test", str(policy_file), "--junit", str(fifo))
+        report, _ = reader.communicate(timeout=10)
+    finally:
+        reader.kill()
+        reader.wait()
+
+    assert result.stdout == ONE_TEST_OUTPUT
+    assert result.returncode == 0
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert_one_test_report(report)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "inputs", "junit.fifo", "policy.test.yaml", "policy.yaml"
+    ]
+
+
+def test_test_junit_into_inherited_descriptor(pullgate_bin, policy_file, tmp_path):
+    # This is what bash passes for --junit >(cat).
+    write(tmp_path / "policy.test.yaml", ONE_TEST)
+    read_end, write_end = os.pipe()
+    try:
+        result = subprocess.run(
+            [str(pullgate_bin), "policy", "test", str(policy_file),
+             "--junit", f"/dev/fd/{write_end}"],
+            capture_output=True, text=True, pass_fds=(write_end,), timeout=120,
+        )
+        os.close(write_end)
+        write_end = -1
+        with os.fdopen(read_end, "rb") as pipe:
+            read_end = -1
+            report = pipe.read()
+    finally:
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+
+    assert result.stderr == ""
+    assert result.stdout == ONE_TEST_OUTPUT
+    assert result.returncode == 0
+    assert_one_test_report(report)
+
+
+def test_test_junit_to_redirected_stdout(pullgate_bin, policy_file, tmp_path):
+    write(tmp_path / "policy.test.yaml", ONE_TEST)
+    out = tmp_path / "out.txt"
+    # A link of its own, made as /dev/stdout is, so that a regression
+    # replaces this link and not the machine's.
+    link = tmp_path / "stdout"
+    link.symlink_to("/proc/self/fd/1")
+
+    with open(out, "wb") as stdout:
+        result = subprocess.run(
+            [str(pullgate_bin), "policy", "test", str(policy_file),
+             "--junit", str(link)],
+            stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120,
+        )
+
+    # The report follows the printed lines in the same file.
+    data = out.read_bytes()
+    assert result.stderr == ""
+    assert result.returncode == 0
+    assert os.readlink(link) == "/proc/self/fd/1"
+    assert data.startswith(ONE_TEST_OUTPUT.encode())
+    assert_one_test_report(data[len(ONE_TEST_OUTPUT):])
+
+
+def test_test_junit_write_error(pullgate_bin, policy_file, tmp_path):
+    write(tmp_path / "policy.test.yaml", ONE_TEST)
+    # A device node of its own, the same device as /dev/full, so that a
+    # regression replaces this node and not the machine's (tests run as
+    # root).
+    full = tmp_path / "full"
+    os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    before = sorted(os.listdir(tmp_path))
+
+    result = run(pullgate_bin, "test", str(policy_file), "--junit", str(full))
+
+    node = os.lstat(full)
+    assert stat.S_ISCHR(node.st_mode)
+    assert (os.major(node.st_rdev), os.minor(node.st_rdev)) == (1, 7)
+    # No temporary file was left beside it.
+    assert sorted(os.listdir(tmp_path)) == before
+    assert result.stdout == ONE_TEST_OUTPUT
+    assert result.stderr == (
+        f"pullgate: policy test: cannot write {full}: No space left on "
+        "device\n"
+    )
+    assert result.returncode == 2
+
+
+# ---- test: the JUnit report's characters ----
+
+
+def test_test_junit_replaces_invalid_characters(pullgate_bin, tmp_path):
+    # A test name with the noncharacters U+FFFE and U+FFFF, and an error
+    # message with U+0001: XML 1.0 allows none of them, so the report has
+    # U+FFFD in their place.
+    policies = tmp_path / "policies"
+    write(policies / "rules.yaml", POLICY)
+    write(
+        policies / "a.test.yaml",
+        """\
+        tests:
+          - name: "noncharacters \\uFFFE and \\uFFFF"
+            document: "inputs/\\x01.json"
+            expect: {decision: allow}
+        """,
+    )
+    junit = tmp_path / "junit.xml"
+
+    # The printed lines keep the bytes as they are.
+    result = subprocess.run(
+        [str(pullgate_bin), "policy", "test", str(policies), "--junit",
+         str(junit)],
+        capture_output=True, timeout=120,
+    )
+
+    suite = ET.parse(junit).getroot().find("testsuite")
+    case = suite.find("testcase")
+    error = case.find("error")
+    message = (
+        f"{policies}/inputs/\ufffd.json: cannot open: No such file or "
+        "directory"
+    )
+    assert suite.get("name") == f"{policies}/a.test.yaml"
+    assert case.get("name") == "noncharacters \ufffd and \ufffd"
+    assert case.get("classname") == f"{policies}/a.test.yaml"
+    assert error.get("message") == message
+    assert error.text == message
+    assert result.stdout.splitlines()[0] == (
+        b"FAIL noncharacters \xef\xbf\xbe and \xef\xbf\xbf: "
+        + os.fsencode(policies) + b"/inputs/\x01.json: cannot open: No such "
+        b"file or directory"
+    )
+    assert result.returncode == 2
+
+
+# ---- test: image references ----
+
+
+def test_test_image_read_as_proxy_reads_it(pullgate_bin, tmp_path):
+    policy = write(
+        tmp_path / "policy.yaml",
+        """\
+        version: 2
+        rules:
+          - name: hub-alpine
+            when: >-
+              image.registry == "docker.io" &&
+              image.repository == "library/alpine"
+            action: warn
+            message: pulled from Docker Hub
+          - name: ghcr-app
+            when: 'image.registry == "ghcr.io" && image.repository == "acme/app"'
+            action: warn
+            message: pulled from ghcr.io
+          - name: tag-three
+            when: 'has(image.tag) && image.tag == "3"'
+            action: warn
+            message: tag 3
+        """,
+    )
+    digest = "sha256:" + "0123456789abcdef" * 4
+    write(
+        tmp_path / "policy.test.yaml",
+        f"""\
+        tests:
+          - name: one component gets library
+            image: docker.io/alpine:3
+            expect: {{decision: allow, warnings: [hub-alpine, tag-three]}}
+          - name: index alias by digest
+            image: index.docker.io/alpine@{digest}
+            expect: {{decision: allow, warnings: [hub-alpine]}}
+          - name: upper-case alias
+            image: Registry-1.Docker.IO/library/alpine
+            expect: {{decision: allow, warnings: [hub-alpine]}}
+          - name: upper-case registry
+            image: GHCR.io/acme/app:3@{digest}
+            expect: {{decision: allow, warnings: [ghcr-app, tag-three]}}
+          - name: other registry adds nothing
+            image: ghcr.io/alpine:3
+            expect: {{decision: allow, warnings: [tag-three]}}
+        """,
+    )
+
+    result = run(pullgate_bin, "test", str(policy))
+
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == [
+        "ok one component gets library",
+        "ok index alias by digest",
+        "ok upper-case alias",
+        "ok upper-case registry",
+        "ok other registry adds nothing",
+        "5 passed, 0 failed",
+    ]
+    assert result.returncode == 0
+
+
+def test_test_invalid_images(pullgate_bin, policy_file, tmp_path):
+    tests = write(
+        tmp_path / "policy.test.yaml",
+        """\
+        tests:
+          - name: upper-case repository
+            image: docker.io/Library/Alpine:3
+            expect: {decision: allow}
+          - name: invalid tag
+            image: ghcr.io/acme/app:-1
+            expect: {decision: allow}
+          - name: invalid digest
+            image: ghcr.io/acme/app@sha256:abc
+            expect: {decision: allow}
+          - name: no registry
+            image: acme/app:1
+            expect: {decision: allow}
+          - name: empty component
+            image: ghcr.io/acme//app
+            expect: {decision: allow}
+        """,
+    )
+
+    result = run(pullgate_bin, "test", str(policy_file))
+
+    # The reasons are the ones the proxy gives a client for the same name,
+    # tag or digest.
+    name_rule = (
+        "components are lowercase letters and digits separated by '.', "
+        "'_', '__' or '-', joined by '/', at most 255 characters"
+    )
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f'pullgate: policy test: {tests}:3:12: invalid "image" '
+        '"docker.io/Library/Alpine:3" of test "upper-case repository": '
+        f'invalid repository name "Library/Alpine": {name_rule}',
+        f'pullgate: policy test: {tests}:6:12: invalid "image" '
+        '"ghcr.io/acme/app:-1" of test "invalid tag": invalid tag "-1": a '
+        "tag is 1 to 128 characters of letters, digits, '_', '.' and '-', "
+        "not starting with '.' or '-'",
+        f'pullgate: policy test: {tests}:9:12: invalid "image" '
+        '"ghcr.io/acme/app@sha256:abc" of test "invalid digest": invalid '
+        'digest "sha256:abc": expected sha256: followed by 64 lowercase hex '
+        "digits, or sha512: followed by 128",
+        f'pullgate: policy test: {tests}:12:12: invalid "image" "acme/app:1" '
+        'of test "no registry": "acme" is not a registry host name; write '
+        "the registry first, such as docker.io/acme/app:1",
+        f'pullgate: policy test: {tests}:15:12: invalid "image" '
+        '"ghcr.io/acme//app" of test "empty component": invalid path '
+        '"/v2/ghcr.io/acme//app/manifests/latest": it contains an empty '
+        'segment ("//")',
+    ]
+    assert result.returncode == 2
+
+
+# ---- test: platforms of a layout ----
+
+
+def test_test_layout_platform(pullgate_bin, policy_file, tmp_path):
+    amd64 = images.image([{"app/run": b"#!/bin/sh\n"}], user="root")
+    arm64 = images.image(
+        [{"app/run": b"#!/bin/sh\n"}], user="1000", architecture="arm64",
+        variant="v8",
+    )
+    multi = images.index([amd64, arm64])
+    layout.write_layout(tmp_path / "layouts" / "multi", multi, tag="1")
+    layout.write_layout(tmp_path / "layouts" / "single", arm64)
+    write(
+        tmp_path / "policy.test.yaml",
+        """\
+        tests:
+          - name: default platform
+            layout: layouts/multi
+            expect: {decision: allow, warnings: [root-user]}
+          - name: arm64 chosen
+            layout: layouts/multi
+            layout_reference: "1"
+            platform: linux/arm64
+            expect: {decision: allow, warnings: []}
+          - name: missing platform
+            layout: layouts/multi
+            platform: linux/s390x
+            expect: {decision: allow}
+          - name: single image of another platform
+            layout: layouts/single
+            platform: linux/amd64
+            expect: {decision: allow}
+          - name: single image of its platform
+            layout: layouts/single
+            platform: linux/arm64/v8
+            expect: {decision: allow, warnings: []}
+        """,
+    )
+    junit = tmp_path / "junit.xml"
+
+    result = run(pullgate_bin, "test", str(policy_file), "--junit", str(junit))
+
+    assert result.stdout.splitlines() == [
+        "ok default platform (platform linux/amd64)",
+        "ok arm64 chosen (platform linux/arm64/v8)",
+        f"FAIL missing platform: cannot inspect the layout "
+        f"{tmp_path}/layouts/multi: index {multi.digest} has no manifest for "
+        "platform linux/s390x; it has linux/amd64, linux/arm64/v8; choose "
+        'one with "platform" in the test',
+        f"FAIL single image of another platform: the layout "
+        f"{tmp_path}/layouts/single has no manifest for platform "
+        "linux/amd64; its image is linux/arm64/v8",
+        "ok single image of its platform",
+        "3 passed, 2 failed",
+    ]
+    assert result.returncode == 2
+    cases = ET.parse(junit).getroot().findall("testsuite/testcase")
+    assert [case.findtext("system-out") for case in cases] == [
+        "platform linux/amd64",
+        "platform linux/arm64/v8",
+        None,
+        None,
+        None,
+    ]
+
+
+def test_test_layout_index_lists_platforms(pullgate_bin, policy_file, tmp_path):
+    # index.json lists one manifest for each platform, both tagged v1, as
+    # no tool should write it.
+    amd64 = images.image([{"app/run": b"#!/bin/sh\n"}], user="root")
+    arm64 = images.image(
+        [{"app/run": b"#!/bin/sh\n"}], user="1000", architecture="arm64"
+    )
+    root = layout.write_layout(
+        tmp_path / "layouts" / "app", images.index([amd64, arm64])
+    )
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {**image.descriptor(), "annotations": {layout.REF_NAME: "v1"}}
+            for image in (amd64, arm64)
+        ],
+    }
+    (root / "index.json").write_text(json.dumps(index))
+    write(
+        tmp_path / "policy.test.yaml",
+        """\
+        tests:
+          - name: chosen by platform
+            layout: layouts/app
+            platform: linux/arm64
+            expect: {decision: allow, warnings: []}
+          - name: tag of two manifests
+            layout: layouts/app
+            layout_reference: v1
+            expect: {decision: allow}
+        """,
+    )
+
+    result = run(pullgate_bin, "test", str(policy_file))
+
+    assert result.stdout.splitlines() == [
+        "ok chosen by platform (platform linux/arm64)",
+        f"FAIL tag of two manifests: cannot inspect the layout "
+        f"{tmp_path}/layouts/app: index.json has 2 manifests whose "
+        'org.opencontainers.image.ref.name annotation is "v1"; give the '
+        "tag to one manifest",
+        "1 passed, 1 failed",
+    ]
+    assert result.returncode == 2
+
+
+def test_test_invalid_platform(pullgate_bin, policy_file, tmp_path):
+    tests = write(
+        tmp_path / "policy.test.yaml",
+        """\
+        tests:
+          - name: no architecture
+            layout: layouts/app
+            platform: linux
+            expect: {decision: allow}
+          - name: platform without layout
+            platform: linux/arm64
+            expect: {decision: allow}
+        """,
+    )
+
+    result = run(pullgate_bin, "test", str(policy_file))
+
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f'pullgate: policy test: {tests}:4:15: invalid "platform" "linux" '
+        'of test "no architecture": expected OS/ARCH[/VARIANT], such as '
+        "linux/arm64 or linux/arm/v7",
+        f'pullgate: policy test: {tests}:7:15: test "platform without '
+        'layout" has "platform" without "layout"; platform chooses the '
+        "image of a layout's index",
+    ]
+    assert result.returncode == 2
