@@ -3,11 +3,11 @@
  * the evaluation of rules against a request or an image document.
  *
  * Loading reads every file of the policy and collects every problem it
- * finds, so that "pullgate policy lint" can show them all at once; a
+ * finds, so that "pullgate policy lint" can show them all at once. A
  * policy with any error is not used. Each condition is parsed and checked
  * once, at load. A loaded policy keeps the YAML trees it was read from as
- * its canonical form: the digest is computed over them and the rules point
- * into their strings, so nothing is copied.
+ * its canonical form: the digest is computed over them, and the rules
+ * point into their strings, so nothing is copied.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -83,8 +83,8 @@ static const char *const action_names[] = {
     [ACTION_WARN] = "warn",
 };
 
-/* Where the text of a CEL expression starts in its file, to turn the
- * expression's own line and column into the file's. */
+/* The position where the text of a CEL expression starts in its file,
+ * which turns the expression's own line and column into the file's. */
 struct expr_site {
     const char *file;
     size_t line;
@@ -1347,8 +1347,8 @@ policy_new(const char *source, size_t n_files)
     atomic_init(&policy->refs, 1);
     policy->source = strdup(source);
     policy->canonical = json_array();
-    /* Every rule and exception takes at least a line, so a file cannot
-     * hold more than these; the maxima bound the allocation. */
+    /* The rules and exceptions of every file go into arrays of the
+     * maxima's size; loading checks the count before adding each one. */
     policy->rules = calloc(POLICY_RULES_MAX, sizeof(*policy->rules));
     policy->exceptions =
         calloc(POLICY_EXCEPTIONS_MAX, sizeof(*policy->exceptions));
@@ -1717,8 +1717,8 @@ add_finding(json_t *findings, const char *rule, const char *action,
     return json_array_append_new(findings, finding);
 }
 
-/* Returns "rule NAME (FILE:LINE:COLUMN) could not be evaluated: TEXT" for
- * an evaluation error. */
+/* Returns "rule NAME could not be evaluated: WHAT at FILE:LINE:COLUMN:
+ * TEXT" for an evaluation error of the expression named what. */
 static json_t *
 error_message(const struct rule *rule, const struct expr_site *site,
               const char *what, const struct pg_error *err)

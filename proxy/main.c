@@ -259,7 +259,6 @@ on_sighup(evutil_socket_t signal_number, short what, void *arg)
     if (d->stop_deadline_ms != 0)
         return;
     if (d->reloading) {
-        /* Signals during a reload fold into one more reload after it. */
         if (!d->reload_again)
             pg_log(PG_LOG_INFO, "policy_reload_queued",
                    "reason=\"a reload is running\"");
