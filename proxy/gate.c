@@ -405,9 +405,9 @@ child_tag_slot(struct gate *gate, const char *scope, const char *digest)
  * Remembers the tag an index was requested by for each of its platform
  * manifests. Runtimes request the index by tag and the platform manifest
  * by digest, and a rule scoped to tags, or an exception naming a tag,
- * must apply to the image they run. The table is small and forgets, so
- * a pull by digest alone, or long after the index, is judged without a
- * tag.
+ * must apply to the image they run. The table holds GATE_CHILD_TAGS
+ * entries for GATE_CHILD_TAG_SECONDS, so a pull by digest alone, or long
+ * after the index, is judged without a tag.
  */
 static void
 remember_child_tags(struct gate_request *request, const json_t *index)
@@ -441,7 +441,7 @@ remember_child_tags(struct gate_request *request, const json_t *index)
 }
 
 /* Sets request->tag: the request's own tag, or the remembered tag of the
- * index that lists the manifest it asks for by digest. */
+ * index that lists the manifest it requests by digest. */
 static void
 resolve_tag(struct gate_request *request)
 {
@@ -477,9 +477,9 @@ gate_policy_request(const struct config_upstream *upstream,
 
 /*
  * Adds to verdict what the source rules find for the request now that its
- * manifest digest is known: their warnings and exceptions, which the
- * check before the fetch could not pass on, and a denial by a rule that
- * reads image.digest. Returns 0, or -1 when memory is short.
+ * manifest digest is known. The check before the fetch could not pass on
+ * their warnings and exceptions, and a rule that reads image.digest may
+ * deny only now. Returns 0, or -1 when memory is short.
  */
 static int
 merge_source(const struct gate_request *request,
