@@ -23,19 +23,98 @@ struct print_buffer {
     bool failed;
 };
 
-int
-cel_regex_check(const void *code, char *why, size_t why_size)
+/* Returns the first item of a pattern that PCRE2's DFA matcher cannot
+ * run, or NULL. Escaped characters and \\Q...\\E text are skipped. */
+static const char *
+dfa_unsupported(const char *pattern, size_t len)
 {
-    uint32_t backrefs = 0;
+    static const char *const items[] = {
+        "\\K",  "\\C",  "(*ACCEPT", "(?R",  "(?&",  "(?P>", "\\g<", "\\g'",
+        "(?C",  "(?+",  "(?-1",     "(?-2", "(?-3", "(?-4", "(?-5", "(?-6",
+        "(?-7", "(?-8", "(?-9",     "(?0",  "(?1",  "(?2",  "(?3",  "(?4",
+        "(?5",  "(?6",  "(?7",      "(?8",  "(?9",
+    };
+    bool quoted = false;
 
-    if (pcre2_pattern_info(code, PCRE2_INFO_BACKREFMAX, &backrefs) == 0 &&
+    for (size_t i = 0; i < len; i++) {
+        if (quoted) {
+            if (pattern[i] == '\\' && i + 1 < len && pattern[i + 1] == 'E') {
+                quoted = false;
+                i++;
+            }
+            continue;
+        }
+        if (pattern[i] == '\\' && i + 1 < len && pattern[i + 1] == 'Q') {
+            quoted = true;
+            i++;
+            continue;
+        }
+        for (size_t k = 0; k < sizeof(items) / sizeof(items[0]); k++) {
+            size_t n = strlen(items[k]);
+
+            if (n <= len - i && memcmp(pattern + i, items[k], n) == 0)
+                return items[k];
+        }
+        if (pattern[i] == '\\')
+            i++;
+    }
+    return NULL;
+}
+
+int
+cel_regex_prepare(const char *pattern, size_t len, void **code, char *why,
+                  size_t why_size)
+{
+    static const char prefix[] = "(?s:.*?)(?:";
+    static const char suffix[] = "\\E)";
+    uint32_t backrefs = 0;
+    const char *item;
+    PCRE2_SIZE offset;
+    pcre2_code *anchored;
+    char *wrapped;
+    int error;
+
+    if (pcre2_pattern_info(*code, PCRE2_INFO_BACKREFMAX, &backrefs) == 0 &&
         backrefs > 0) {
         snprintf(why, why_size,
                  "backreferences are not supported, as in RE2, the syntax "
                  "CEL specifies; match the text without them");
         return -1;
     }
+    item = dfa_unsupported(pattern, len);
+    if (item != NULL) {
+        snprintf(why, why_size,
+                 "%s is not supported, as in RE2, the syntax CEL specifies; "
+                 "write the pattern without it",
+                 item);
+        return -1;
+    }
+
+    /* The pattern compiled alone, so its groups are balanced and it stays
+     * one group inside the wrapper; \E ends a \Q it may leave open. */
+    wrapped = malloc(sizeof(prefix) - 1 + len + sizeof(suffix));
+    if (wrapped == NULL)
+        return 0;
+    memcpy(wrapped, prefix, sizeof(prefix) - 1);
+    memcpy(wrapped + sizeof(prefix) - 1, pattern, len);
+    memcpy(wrapped + sizeof(prefix) - 1 + len, suffix, sizeof(suffix));
+    anchored = pcre2_compile((PCRE2_SPTR)wrapped, PCRE2_ZERO_TERMINATED,
+                             PCRE2_UTF | PCRE2_ANCHORED, &error, &offset, NULL);
+    free(wrapped);
+    if (anchored != NULL) {
+        pcre2_code_free(*code);
+        *code = anchored;
+    }
     return 0;
+}
+
+bool
+cel_regex_one_pass(const void *code)
+{
+    uint32_t options = 0;
+
+    return pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &options) == 0 &&
+           (options & PCRE2_ANCHORED) != 0;
 }
 
 void

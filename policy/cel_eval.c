@@ -1558,7 +1558,8 @@ find_regex(struct eval *ev, const struct cel_ast *ast,
                    (const char *)message, (size_t)offset);
         return NULL;
     }
-    if (cel_regex_check(entry->code, why, sizeof(why)) < 0) {
+    if (cel_regex_prepare(pattern->u.string.data, pattern->u.string.len,
+                          (void **)&entry->code, why, sizeof(why)) < 0) {
         eval_error(err, ast, "invalid regular expression '%.*s': %s",
                    quote_len(pattern), pattern->u.string.data, why);
         /* The entry stays empty, with no site, as after a failed
@@ -1593,6 +1594,7 @@ call_matches(struct eval *ev, const struct cel_ast *ast, struct cel_value *args,
              struct cel_value *out, struct pg_error **err)
 {
     int workspace[CEL_REGEX_DFA_WORKSPACE];
+    uint64_t cost;
     struct regex_entry *entry;
     const pcre2_code *code;
     pcre2_match_data *match_data;
@@ -1627,6 +1629,15 @@ call_matches(struct eval *ev, const struct cel_ast *ast, struct cel_value *args,
         code = entry->code;
         match_data = entry->match_data;
     }
+    /* The work is charged before it is done, so that a long text ends
+     * the evaluation instead of stalling it. A pattern that could not be
+     * anchored is run from every position, so it costs the square of the
+     * text's length. */
+    cost = (uint64_t)args[0].u.string.len * (args[1].u.string.len + 1);
+    if (!cel_regex_one_pass(code))
+        cost *= args[0].u.string.len;
+    if (charge_steps(ev, ast, cost / 1024, err) < 0)
+        return -1;
     /* The first match found is enough to answer, so the shortest. */
     rc = pcre2_dfa_match(code, (PCRE2_SPTR)args[0].u.string.data,
                          args[0].u.string.len, 0, PCRE2_DFA_SHORTEST,
@@ -1640,10 +1651,7 @@ call_matches(struct eval *ev, const struct cel_ast *ast, struct cel_value *args,
         return -1;
     }
     *out = make_bool(rc >= 0);
-    return charge_steps(ev, ast,
-                        (uint64_t)args[0].u.string.len *
-                            (args[1].u.string.len + 1) / 1024,
-                        err);
+    return 0;
 }
 
 /*

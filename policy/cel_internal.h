@@ -108,10 +108,21 @@ void cel_error_at(struct pg_error **err, const char *origin, unsigned line,
 void cel_error_memory(struct pg_error **err);
 
 /*
- * Checks that a compiled pattern (a pcre2_code) suits the DFA matcher that
- * matches() uses: it has no backreferences, which RE2, the syntax CEL
- * specifies, has none of either. Returns 0, or -1 with why set.
+ * Prepares a pattern that compiled (*code, a pcre2_code) for the DFA
+ * matcher that matches() uses. It must have no backreferences, subroutine
+ * calls, \K, \C, (*ACCEPT) or callouts, which that matcher cannot run and
+ * RE2, the syntax CEL specifies, lacks too. The pattern is then compiled
+ * again, anchored behind a lazy "match anything" prefix, as RE2 searches:
+ * one pass over the text then finds a match at any position, where the
+ * plain pattern would be run from every position. *code becomes that
+ * pattern, or stays when it cannot be built. Returns 0, or -1 with why
+ * set for a pattern the DFA matcher cannot run.
  */
-int cel_regex_check(const void *code, char *why, size_t why_size);
+int cel_regex_prepare(const char *pattern, size_t len, void **code, char *why,
+                      size_t why_size);
+
+/* Whether a pattern from cel_regex_prepare() runs in one pass (anchored),
+ * so its cost grows with the text's length, not with its square. */
+bool cel_regex_one_pass(const void *code);
 
 #endif

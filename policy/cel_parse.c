@@ -680,7 +680,8 @@ compile_literal_regex(struct parser *p, struct cel_ast *call)
                      pattern->string, (const char *)message, (size_t)offset);
         return -1;
     }
-    if (cel_regex_check(call->regex, why, sizeof(why)) < 0) {
+    if (cel_regex_prepare(pattern->string, pattern->string_len, &call->regex,
+                          why, sizeof(why)) < 0) {
         cel_error_at(p->err, p->origin, pattern->line, pattern->column,
                      "invalid regular expression '%.*s': %s",
                      pattern->string_len > 64 ? 64 : (int)pattern->string_len,

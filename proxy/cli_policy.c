@@ -1703,7 +1703,7 @@ verdict_denies(const json_t *verdict)
 static int
 merge_source(json_t *verdict, const json_t *source)
 {
-    static const char *const lists[] = {"warnings", "excepted", NULL};
+    static const char *const lists[] = {"denied", "warnings", "excepted", NULL};
 
     for (size_t i = 0; lists[i] != NULL; i++) {
         json_t *into = json_object_get(verdict, lists[i]);
@@ -1719,15 +1719,18 @@ merge_source(json_t *verdict, const json_t *source)
         if (json_array_extend(into, (json_t *)from) < 0)
             return -1;
     }
+    if (json_array_size(json_object_get(verdict, "denied")) > 0)
+        return json_object_set_new(verdict, "decision", json_string("deny"));
     return 0;
 }
 
 /*
  * Returns the verdict of the pull of image at time now, as the proxy
  * reaches it: the source rules' verdict when it denies, else the content
- * rules' verdict over document with the source rules' warnings and
- * exceptions added. The manifest digest of the request is the image's
- * digest, else the document's.
+ * rules' verdict over document with what the source rules find once the
+ * manifest digest is known added, as the proxy checks them again then.
+ * The manifest digest of the request is the image's digest, else the
+ * document's.
  */
 static json_t *
 test_verdict(const struct policy *policy, const json_t *document,
@@ -1757,8 +1760,16 @@ test_verdict(const struct policy *policy, const json_t *document,
         return NULL;
     }
     if (request.digest == NULL && document_digest != NULL &&
-        reference_digest_valid(document_digest))
+        reference_digest_valid(document_digest)) {
         request.digest = document_digest;
+        json_decref(source);
+        source = policy_check_source(policy, &request, now);
+        if (source == NULL) {
+            json_decref(findings);
+            pg_error_set(err, 503, PG_ERR_UNAVAILABLE, "out of memory");
+            return NULL;
+        }
+    }
     verdict = policy_decide(policy, findings, &request, now);
     json_decref(findings);
     if (verdict == NULL || merge_source(verdict, source) < 0) {

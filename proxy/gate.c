@@ -388,9 +388,10 @@ nomem:
     request_fail(request, err);
 }
 
-/* Returns the slot of (scope, digest) in the table of remembered tags. */
+/* Returns the first entry of the set that (scope, digest) belongs to in
+ * the table of remembered tags. */
 static struct gate_child_tag *
-child_tag_slot(struct gate *gate, const char *scope, const char *digest)
+child_tag_set(struct gate *gate, const char *scope, const char *digest)
 {
     uint64_t hash = 1469598103934665603u;
 
@@ -398,19 +399,46 @@ child_tag_slot(struct gate *gate, const char *scope, const char *digest)
         hash = (hash ^ (unsigned char)*p) * 1099511628211u;
     for (const char *p = digest; *p != '\0'; p++)
         hash = (hash ^ (unsigned char)*p) * 1099511628211u;
-    return &gate->child_tags[hash % GATE_CHILD_TAGS];
+    return &gate->child_tags[(hash % GATE_CHILD_TAG_SETS) *
+                             GATE_CHILD_TAG_WAYS];
+}
+
+/* Remembers that digest, in scope, was reached through tag. */
+static void
+remember_tag(struct gate *gate, const char *scope, const char *digest,
+             const char *tag)
+{
+    struct gate_child_tag *set = child_tag_set(gate, scope, digest);
+    struct gate_child_tag *slot = &set[0];
+
+    /* The entry for the same manifest, else the oldest of the set. */
+    for (size_t i = 0; i < GATE_CHILD_TAG_WAYS; i++) {
+        if (strcmp(set[i].scope, scope) == 0 &&
+            strcmp(set[i].digest, digest) == 0) {
+            slot = &set[i];
+            break;
+        }
+        if (set[i].at < slot->at)
+            slot = &set[i];
+    }
+    snprintf(slot->scope, sizeof(slot->scope), "%s", scope);
+    snprintf(slot->digest, sizeof(slot->digest), "%s", digest);
+    snprintf(slot->tag, sizeof(slot->tag), "%s", tag);
+    slot->at = time(NULL);
 }
 
 /*
- * Remembers the tag an index was requested by for each of its platform
- * manifests. Runtimes request the index by tag and the platform manifest
- * by digest, and a rule scoped to tags, or an exception naming a tag,
- * must apply to the image they run. The table holds GATE_CHILD_TAGS
- * entries for GATE_CHILD_TAG_SECONDS, so a pull by digest alone, or long
- * after the index, is judged without a tag.
+ * Remembers the tag a request by tag resolved to its manifest, and for an
+ * index, to each of its platform manifests. Runtimes request an index by
+ * tag and the platform manifest by digest, and containerd resolves a tag
+ * with HEAD and then gets the manifest by digest. A rule scoped to tags,
+ * or an exception naming a tag, must apply to the image they run. The
+ * table holds GATE_CHILD_TAGS entries for GATE_CHILD_TAG_SECONDS, and
+ * entries are per repository, not per client, so the last tag that
+ * reached a manifest is the one remembered.
  */
 static void
-remember_child_tags(struct gate_request *request, const json_t *index)
+remember_tags(struct gate_request *request, const json_t *index)
 {
     struct gate *gate = request->gate;
     char scope[sizeof(gate->child_tags[0].scope)];
@@ -424,29 +452,24 @@ remember_child_tags(struct gate_request *request, const json_t *index)
     if (gate->child_tags == NULL)
         return;
     gate_scope(request->upstream, request->repository, scope, sizeof(scope));
+    remember_tag(gate, scope, request->digest, request->reference);
     json_array_foreach(json_object_get(index, "manifests"), i, child)
     {
         const char *digest =
             json_string_value(json_object_get(child, "digest"));
-        struct gate_child_tag *slot;
 
-        if (digest == NULL || !reference_digest_valid(digest))
-            continue;
-        slot = child_tag_slot(gate, scope, digest);
-        snprintf(slot->scope, sizeof(slot->scope), "%s", scope);
-        snprintf(slot->digest, sizeof(slot->digest), "%s", digest);
-        snprintf(slot->tag, sizeof(slot->tag), "%s", request->reference);
-        slot->at = time(NULL);
+        if (digest != NULL && reference_digest_valid(digest))
+            remember_tag(gate, scope, digest, request->reference);
     }
 }
 
-/* Sets request->tag: the request's own tag, or the remembered tag of the
- * index that lists the manifest it requests by digest. */
+/* Sets request->tag: the request's own tag, or the remembered tag that
+ * reached the manifest it requests by digest. */
 static void
 resolve_tag(struct gate_request *request)
 {
     struct gate *gate = request->gate;
-    const struct gate_child_tag *slot;
+    const struct gate_child_tag *set;
     char scope[sizeof(gate->child_tags[0].scope)];
 
     request->tag[0] = '\0';
@@ -457,11 +480,15 @@ resolve_tag(struct gate_request *request)
     if (gate->child_tags == NULL)
         return;
     gate_scope(request->upstream, request->repository, scope, sizeof(scope));
-    slot = child_tag_slot(gate, scope, request->digest);
-    if (strcmp(slot->scope, scope) == 0 &&
-        strcmp(slot->digest, request->digest) == 0 &&
-        time(NULL) - slot->at < GATE_CHILD_TAG_SECONDS)
-        snprintf(request->tag, sizeof(request->tag), "%s", slot->tag);
+    set = child_tag_set(gate, scope, request->digest);
+    for (size_t i = 0; i < GATE_CHILD_TAG_WAYS; i++) {
+        if (strcmp(set[i].scope, scope) == 0 &&
+            strcmp(set[i].digest, request->digest) == 0 &&
+            time(NULL) - set[i].at < GATE_CHILD_TAG_SECONDS) {
+            snprintf(request->tag, sizeof(request->tag), "%s", set[i].tag);
+            return;
+        }
+    }
 }
 
 void
@@ -761,8 +788,8 @@ process_manifest(struct gate_request *request, const char *content_type)
 
     kind = inspector_classify(manifest, request->media_type);
     resolve_tag(request);
+    remember_tags(request, kind == INSPECTOR_KIND_INDEX ? manifest : NULL);
     if (kind == INSPECTOR_KIND_INDEX) {
-        remember_child_tags(request, manifest);
         request_succeed_index(request);
         goto out;
     }

@@ -14,9 +14,13 @@
 struct gate_job;
 struct allow_job;
 
-/* Platform manifests remembered per index, so that a child requested by
- * digest is judged with the tag its index was requested by. */
-#define GATE_CHILD_TAGS 512
+/* Manifests remembered with the tag that named them (an index's platform
+ * manifests, or a manifest resolved from a tag), so that a request by
+ * digest is judged with that tag. The table is GATE_CHILD_TAG_SETS sets of
+ * GATE_CHILD_TAG_WAYS entries, and a set replaces its oldest entry. */
+#define GATE_CHILD_TAG_WAYS 4
+#define GATE_CHILD_TAG_SETS 256
+#define GATE_CHILD_TAGS (GATE_CHILD_TAG_WAYS * GATE_CHILD_TAG_SETS)
 
 /* How long a remembered tag holds: clients fetch the platform manifest
  * right after its index, and a tag can move. */

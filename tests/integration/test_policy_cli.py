@@ -1380,3 +1380,43 @@ def test_test_invalid_platform(pullgate_bin, policy_file, tmp_path):
         "image of a layout's index",
     ]
     assert result.returncode == 2
+
+
+def test_test_source_rule_sees_manifest_digest(pullgate_bin, tmp_path):
+    # The proxy checks source rules again once a pull by tag has resolved
+    # the manifest's digest; a test checks them the same way.
+    digest = "sha256:" + "ab" * 32
+    policy = write(
+        tmp_path / "policy.yaml",
+        f"""\
+        version: 2
+        rules:
+          - name: banned-digest
+            when: 'has(image.digest) && image.digest == "{digest}"'
+            action: deny
+            message: this digest is banned
+        """,
+    )
+    write(
+        tmp_path / "policy.test.yaml",
+        f"""\
+        tests:
+          - name: banned image pulled by tag
+            image: docker.io/team/ok:1
+            inline: {{manifest: {{digest: "{digest}"}}}}
+            expect: {{decision: deny, denied: [banned-digest]}}
+          - name: other image pulled by tag
+            image: docker.io/team/ok:1
+            expect: {{decision: allow, denied: []}}
+        """,
+    )
+
+    result = run(pullgate_bin, "test", str(policy))
+
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == [
+        "ok banned image pulled by tag",
+        "ok other image pulled by tag",
+        "2 passed, 0 failed",
+    ]
+    assert result.returncode == 0

@@ -220,3 +220,19 @@ def test_exception_allows_one_tag(registry, pullgate):
         f"image {image.digest} is denied by policy: no-root: "
         "image runs as root"
     )
+
+
+def test_tag_exception_covers_head_then_digest(registry, pullgate):
+    image = images.image([{"app/run": b"single\n" * 20}], user="root")
+    images.push(registry.url, "legacy/app", "1", image)
+    proxy = pullgate(upstreams={"docker.io": registry.url}, policy=EXCEPTED)
+
+    # containerd resolves the tag with HEAD, then gets the manifest by
+    # the digest it learned.
+    head = images.get_manifest(proxy.url, "legacy/app", "1", "HEAD")
+    by_digest = images.get_manifest(proxy.url, "legacy/app", image.digest)
+
+    assert head.status_code == 200
+    assert head.headers["Docker-Content-Digest"] == image.digest
+    assert by_digest.status_code == 200
+    assert by_digest.content == image.data

@@ -357,6 +357,9 @@ static const struct error_case syntax_errors[] = {
      "t:1:16: invalid regular expression '(ab)\\1': backreferences are not "
      "supported, as in RE2, the syntax CEL specifies; match the text "
      "without them"},
+    {"s.matches('ro\\\\Kot')",
+     "t:1:11: invalid regular expression 'ro\\Kot': \\K is not supported, "
+     "as in RE2, the syntax CEL specifies; write the pattern without it"},
     {"matches(s, 'a(')",
      "t:1:12: invalid regular expression 'a(': missing closing parenthesis "
      "at offset 2; fix the pattern (PCRE2 syntax)"},

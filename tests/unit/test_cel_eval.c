@@ -625,6 +625,31 @@ START_TEST(test_regex_no_backtracking)
     check_result("xs.filter(x, x.matches('^(a|aa)+!0000[0-4]$')).size()",
                  input, "5");
     json_decref(input);
+
+    /* An unanchored pattern is searched in one pass, not from each of a
+     * long text's positions. */
+    {
+        size_t n = 200000;
+        char *long_text = malloc(n + 2);
+
+        ck_assert_ptr_nonnull(long_text);
+        memset(long_text, 'a', n);
+        long_text[n] = 'b';
+        long_text[n + 1] = '\0';
+        input = json_pack("{s:s}", "s", long_text);
+        check_result("s.matches('a*[cd]')", input, "false");
+        check_result("s.matches('(a|aa|aaa|aaaa)*c|b$')", input, "true");
+        check_result("s.matches('ab')", input, "true");
+        json_decref(input);
+        free(long_text);
+    }
+    /* The wrapper keeps what the pattern means. */
+    check_result("'xaby'.matches('ab') && !'xaby'.matches('^ab')", NULL,
+                 "true");
+    check_result("'a\\nb'.matches('(?m)^b$') && !'a\\nb'.matches('^b$')",
+                 NULL, "true");
+    check_result("'ABC'.matches('(?i)b')", NULL, "true");
+    check_result("'x)y'.matches('\\\\Qx)')", NULL, "true");
 }
 END_TEST
 
