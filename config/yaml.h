@@ -63,12 +63,11 @@ void yaml_doc_content_position(const struct yaml_doc *doc, const json_t *string,
                                size_t *line, size_t *column, bool *literal);
 
 /*
- * Turns a position inside the text of a string value (line and column
- * counted in the decoded text, 1-based, a column being a character) into
- * its position in the file: past the escapes and doubled quotes of a
- * quoted scalar, and at the indentation of a "|" block. A folded or plain
- * scalar that spans lines gives the line and the column as written in the
- * text. Gives 0 and 0 for a value not in the document.
+ * Turns a position inside the text of a string value into its position in
+ * the file. Lines and columns are 1-based and count the decoded text's
+ * characters. The walk steps past the escapes and doubled quotes of quoted
+ * scalars and the indentation of blocks, and follows line folding. Gives 0
+ * and 0 for a value not in the document.
  */
 void yaml_doc_string_position(const struct yaml_doc *doc, const json_t *string,
                               size_t line, size_t column, size_t *out_line,

@@ -9,7 +9,7 @@
  * The types are CEL's: int, uint, double, string, bool, null_type,
  * list(T), map(K, V) and dyn, the type of a value not known in advance,
  * which fits everywhere. An object of the document is a map(string, dyn)
- * at run time, and the checker also knows its fields. A problem inside a
+ * at run time, and the checker also has its fields. A problem inside a
  * subexpression makes the subexpression dyn, so one mistake is reported
  * once rather than again by every operator above it.
  *
