@@ -929,9 +929,11 @@ read_digits(const char **p, size_t count, unsigned *value)
     return true;
 }
 
-int
+const char *
 policy_parse_time(const char *text, bool date_is_end, time_t *out)
 {
+    static const char expected[] = "expected a date YYYY-MM-DD or an RFC "
+                                   "3339 time such as 2027-01-01T12:00:00Z";
     static const unsigned month_days[] = {31, 29, 31, 30, 31, 30,
                                           31, 31, 30, 31, 30, 31};
     const char *p = text;
@@ -942,26 +944,29 @@ policy_parse_time(const char *text, bool date_is_end, time_t *out)
 
     if (!read_digits(&p, 4, &year) || *p++ != '-' ||
         !read_digits(&p, 2, &month) || *p++ != '-' ||
-        !read_digits(&p, 2, &day) || month < 1 || month > 12 || day < 1 ||
-        day > month_days[month - 1] ||
-        (month == 2 && day == 29 && !leap_year(year)) || year < 1970)
-        return -1;
+        !read_digits(&p, 2, &day) || month < 1 || month > 12 || day < 1)
+        return expected;
+    if (day > month_days[month - 1] ||
+        (month == 2 && day == 29 && !leap_year(year)))
+        return "the day does not exist in that month";
+    if (year < 1970)
+        return "the year is before 1970";
     if (*p == '\0') {
         seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY;
         *out = (time_t)(seconds + (date_is_end ? SECONDS_PER_DAY : 0));
-        return 0;
+        return NULL;
     }
     if (*p != 'T' && *p != 't' && *p != ' ')
-        return -1;
+        return expected;
     p++;
     if (!read_digits(&p, 2, &hour) || *p++ != ':' ||
         !read_digits(&p, 2, &minute) || *p++ != ':' ||
         !read_digits(&p, 2, &second) || hour > 23 || minute > 59 || second > 60)
-        return -1;
+        return expected;
     if (*p == '.') {
         p++;
         if (*p < '0' || *p > '9')
-            return -1;
+            return expected;
         while (*p >= '0' && *p <= '9')
             p++;
     }
@@ -971,17 +976,17 @@ policy_parse_time(const char *text, bool date_is_end, time_t *out)
         sign = *p++ == '+' ? 1 : -1;
         if (!read_digits(&p, 2, &off_h) || *p++ != ':' ||
             !read_digits(&p, 2, &off_m) || off_h > 23 || off_m > 59)
-            return -1;
+            return expected;
     } else {
-        return -1;
+        return expected;
     }
     if (*p != '\0')
-        return -1;
+        return expected;
     seconds = days_from_civil(year, month, day) * SECONDS_PER_DAY +
               hour * 3600 + minute * 60 + second -
               sign * (long long)(off_h * 3600 + off_m * 60);
     *out = (time_t)seconds;
-    return 0;
+    return NULL;
 }
 
 /* Whether an image glob names a Docker Hub repository of one component
@@ -1072,7 +1077,7 @@ load_exception(struct loader *ld, const json_t *object, size_t index)
         return;
     if (ex->expires != NULL) {
         member_position(ld, object, "expires", &line, &column);
-        if (policy_parse_time(ex->expires, true, &ex->until) < 0) {
+        if (policy_parse_time(ex->expires, true, &ex->until) != NULL) {
             add_problem(ld, false, line, column,
                         "invalid expires \"%s\" in %s; write a date such as "
                         "2027-03-31 or an RFC 3339 time such as "

@@ -68,9 +68,11 @@ json_t *policy_lint(const char *path, time_t now, struct pg_error **err);
  * time such as 2027-03-31T18:00:00Z. A date stands for its first second
  * in UTC, or, when date_is_end is set (an exception's expiry, which
  * applies through that day), for the first second of the next day.
- * Returns 0, or -1 for text that is neither or a year before 1970.
+ * Returns NULL, or a static text that says why text is invalid: neither
+ * form, a day the month does not have, or a year before 1970.
  */
-int policy_parse_time(const char *text, bool date_is_end, time_t *out);
+const char *policy_parse_time(const char *text, bool date_is_end,
+                              time_t *out);
 
 /* Takes another reference to the policy and returns it. */
 struct policy *policy_ref(struct policy *policy);

@@ -557,7 +557,7 @@ lint_main(int argc, char **argv)
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         if (opt == 'n') {
-            if (policy_parse_time(optarg, false, &now) < 0)
+            if (policy_parse_time(optarg, false, &now) != NULL)
                 return usage_error(lint_usage, "lint",
                                    "invalid --now; write a date such as "
                                    "2027-03-31 or an RFC 3339 time such as "
@@ -780,114 +780,6 @@ parse_image_ref(const struct config *cfg, const char *text,
         return -1;
     snprintf(ref->digest, sizeof(ref->digest), "%s", at + 1);
     return 0;
-}
-
-static bool
-is_leap_year(uint64_t year)
-{
-    return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-}
-
-static uint64_t
-days_in_month(uint64_t year, uint64_t month)
-{
-    static const uint64_t days[] = {31, 28, 31, 30, 31, 30,
-                                    31, 31, 30, 31, 30, 31};
-
-    return month == 2 && is_leap_year(year) ? 29 : days[month - 1];
-}
-
-/* Parses exactly len decimal digits of text into *value, at most max. */
-static bool
-parse_digits(const char *text, size_t len, uint64_t max, uint64_t *value)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] < '0' || text[i] > '9')
-            return false;
-    }
-    return pg_parse_u64_n(text, len, max, value) == 0;
-}
-
-/* Parses "HH:MM:SS" at text into the seconds since midnight. */
-static bool
-parse_clock(const char *text, uint64_t max_second, int64_t *seconds)
-{
-    uint64_t hour, minute, second;
-
-    if (!parse_digits(text, 2, 23, &hour) || text[2] != ':' ||
-        !parse_digits(text + 3, 2, 59, &minute) || text[5] != ':' ||
-        !parse_digits(text + 6, 2, max_second, &second))
-        return false;
-    *seconds = (int64_t)(hour * 3600 + minute * 60 + second);
-    return true;
-}
-
-/* Parses the rest of an RFC 3339 time after its date: "THH:MM:SS", an
- * optional fraction, and "Z" or "+HH:MM" / "-HH:MM". Adds the seconds to
- * *when. */
-static bool
-parse_time_of_day(const char *text, int64_t *when)
-{
-    int64_t clock, offset = 0;
-    uint64_t hours, minutes;
-
-    if (text[0] == '\0' || strchr("Tt ", text[0]) == NULL ||
-        !parse_clock(text + 1, 60, &clock))
-        return false;
-    text += 9;
-    if (*text == '.') {
-        size_t digits = strspn(text + 1, "0123456789");
-
-        if (digits == 0)
-            return false;
-        text += 1 + digits;
-    }
-    if (*text == 'Z' || *text == 'z') {
-        text++;
-    } else if (*text == '+' || *text == '-') {
-        if (!parse_digits(text + 1, 2, 23, &hours) || text[3] != ':' ||
-            !parse_digits(text + 4, 2, 59, &minutes))
-            return false;
-        offset = (int64_t)(hours * 3600 + minutes * 60);
-        offset = *text == '+' ? offset : -offset;
-        text += 6;
-    } else {
-        return false;
-    }
-    *when += clock - offset;
-    return *text == '\0';
-}
-
-/*
- * Parses a date YYYY-MM-DD, meaning its first second in UTC, or an
- * RFC 3339 time such as 2027-01-01T12:00:00Z or 2027-01-01T14:00:00+02:00.
- * Returns NULL, or why text is invalid.
- */
-static const char *
-parse_time(const char *text, time_t *out)
-{
-    static const char expected[] = "expected a date YYYY-MM-DD or an RFC "
-                                   "3339 time such as 2027-01-01T12:00:00Z";
-    uint64_t year, month, day;
-    struct tm tm = {0};
-    int64_t when;
-
-    if (strlen(text) < 10 || !parse_digits(text, 4, 9999, &year) ||
-        text[4] != '-' || !parse_digits(text + 5, 2, 12, &month) ||
-        month == 0 || text[7] != '-' || !parse_digits(text + 8, 2, 31, &day) ||
-        day == 0)
-        return expected;
-    if (day > days_in_month(year, month))
-        return "the day does not exist in that month";
-
-    tm.tm_year = (int)year - 1900;
-    tm.tm_mon = (int)month - 1;
-    tm.tm_mday = (int)day;
-    when = (int64_t)timegm(&tm);
-    if (text[10] != '\0' && !parse_time_of_day(text + 10, &when))
-        return expected;
-    *out = (time_t)when;
-    return NULL;
 }
 
 /* ---- test: reading test files ---- */
@@ -1145,7 +1037,7 @@ check_now(struct checker *c, const json_t *test, const char *where)
 
     if (text == NULL)
         return;
-    reason = parse_time(text, &when);
+    reason = policy_parse_time(text, false, &when);
     if (reason == NULL)
         return;
     member_position(c, test, "now", &line, &column);
@@ -1916,7 +1808,7 @@ run_test(struct test_run *run, const struct test_file *file, const json_t *test,
 
     /* The checker accepted now, so it parses. */
     if (now_text != NULL)
-        parse_time(now_text, &now);
+        (void)policy_parse_time(now_text, false, &now);
 
     if (parse_image_ref(run->cfg,
                         image_text != NULL ? image_text : DEFAULT_IMAGE, &image,
