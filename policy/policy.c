@@ -2096,3 +2096,25 @@ policy_check_source(const struct policy *policy,
     json_decref(input);
     return verdict;
 }
+
+json_t *
+policy_verdict(const struct policy *policy, const json_t *findings,
+               const struct policy_request *request, time_t now)
+{
+    static const char *const lists[] = {"denied", "warnings", "excepted"};
+    json_t *verdict = policy_decide(policy, findings, request, now);
+    json_t *source = policy_check_source(policy, request, now);
+    int rc = verdict != NULL && source != NULL ? 0 : -1;
+
+    for (size_t i = 0; rc == 0 && i < sizeof(lists) / sizeof(lists[0]); i++)
+        rc = json_array_extend(json_object_get(verdict, lists[i]),
+                               json_object_get(source, lists[i]));
+    if (rc == 0 && json_array_size(json_object_get(verdict, "denied")) > 0)
+        rc = json_object_set_new(verdict, "decision", json_string("deny"));
+    json_decref(source);
+    if (rc < 0) {
+        json_decref(verdict);
+        return NULL;
+    }
+    return verdict;
+}

@@ -140,4 +140,15 @@ json_t *policy_evaluate(const struct policy *policy, const json_t *document,
 json_t *policy_decide(const struct policy *policy, const json_t *findings,
                       const struct policy_request *request, time_t now);
 
+/*
+ * Returns the verdict a request gets once its manifest digest is known:
+ * policy_decide over findings, with what the source rules find for the
+ * request added. The check before the fetch cannot pass on their warnings
+ * and exceptions, and a rule that reads image.digest may deny only now.
+ * The caller releases it with json_decref. Returns NULL when memory is
+ * short.
+ */
+json_t *policy_verdict(const struct policy *policy, const json_t *findings,
+                       const struct policy_request *request, time_t now);
+
 #endif

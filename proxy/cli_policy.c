@@ -1590,39 +1590,11 @@ verdict_denies(const json_t *verdict)
     return decision != NULL && strcmp(decision, "deny") == 0;
 }
 
-/* Adds the source verdict's warnings and exceptions to the content
- * verdict, so that a test can name every rule that applied to the pull. */
-static int
-merge_source(json_t *verdict, const json_t *source)
-{
-    static const char *const lists[] = {"denied", "warnings", "excepted", NULL};
-
-    for (size_t i = 0; lists[i] != NULL; i++) {
-        json_t *into = json_object_get(verdict, lists[i]);
-        const json_t *from = json_object_get(source, lists[i]);
-
-        if (json_array_size(from) == 0)
-            continue;
-        if (!json_is_array(into)) {
-            into = json_array();
-            if (json_object_set_new(verdict, lists[i], into) < 0)
-                return -1;
-        }
-        if (json_array_extend(into, (json_t *)from) < 0)
-            return -1;
-    }
-    if (json_array_size(json_object_get(verdict, "denied")) > 0)
-        return json_object_set_new(verdict, "decision", json_string("deny"));
-    return 0;
-}
-
 /*
  * Returns the verdict of the pull of image at time now, as the proxy
- * reaches it: the source rules' verdict when it denies, else the content
- * rules' verdict over document with what the source rules find once the
- * manifest digest is known added, as the proxy checks them again then.
- * The manifest digest of the request is the image's digest, else the
- * document's.
+ * reaches it: the source rules' verdict when it denies, else
+ * policy_verdict() over the document's findings. The manifest digest of
+ * the request is the image's digest, else the document's.
  */
 static json_t *
 test_verdict(const struct policy *policy, const json_t *document,
@@ -1638,6 +1610,8 @@ test_verdict(const struct policy *policy, const json_t *document,
         json_object_get(json_object_get(document, "manifest"), "digest"));
     json_t *source, *findings, *verdict;
 
+    /* The proxy checks the source rules before it fetches anything, and a
+     * denial there ends the pull. */
     source = policy_check_source(policy, &request, now);
     if (source == NULL) {
         pg_error_set(err, 503, PG_ERR_UNAVAILABLE, "out of memory");
@@ -1645,31 +1619,18 @@ test_verdict(const struct policy *policy, const json_t *document,
     }
     if (verdict_denies(source))
         return source;
+    json_decref(source);
 
     findings = policy_evaluate(policy, document, err);
-    if (findings == NULL) {
-        json_decref(source);
+    if (findings == NULL)
         return NULL;
-    }
     if (request.digest == NULL && document_digest != NULL &&
-        reference_digest_valid(document_digest)) {
+        reference_digest_valid(document_digest))
         request.digest = document_digest;
-        json_decref(source);
-        source = policy_check_source(policy, &request, now);
-        if (source == NULL) {
-            json_decref(findings);
-            pg_error_set(err, 503, PG_ERR_UNAVAILABLE, "out of memory");
-            return NULL;
-        }
-    }
-    verdict = policy_decide(policy, findings, &request, now);
+    verdict = policy_verdict(policy, findings, &request, now);
     json_decref(findings);
-    if (verdict == NULL || merge_source(verdict, source) < 0) {
+    if (verdict == NULL)
         pg_error_set(err, 503, PG_ERR_UNAVAILABLE, "out of memory");
-        json_decref(verdict);
-        verdict = NULL;
-    }
-    json_decref(source);
     return verdict;
 }
 

@@ -502,31 +502,6 @@ gate_policy_request(const struct config_upstream *upstream,
     out->digest = digest;
 }
 
-/*
- * Adds to verdict what the source rules find for the request now that its
- * manifest digest is known. The check before the fetch could not pass on
- * their warnings and exceptions, and a rule that reads image.digest may
- * deny only now. Returns 0, or -1 when memory is short.
- */
-static int
-merge_source(const struct gate_request *request,
-             const struct policy_request *subject, json_t *verdict)
-{
-    static const char *const lists[] = {"denied", "warnings", "excepted"};
-    json_t *source = policy_check_source(request->policy, subject, time(NULL));
-    int rc = source != NULL ? 0 : -1;
-
-    for (size_t i = 0; rc == 0 && i < sizeof(lists) / sizeof(lists[0]); i++) {
-        json_t *into = json_object_get(verdict, lists[i]);
-
-        rc = json_array_extend(into, json_object_get(source, lists[i]));
-    }
-    if (rc == 0 && json_array_size(json_object_get(verdict, "denied")) > 0)
-        rc = json_object_set_new(verdict, "decision", json_string("deny"));
-    json_decref(source);
-    return rc;
-}
-
 /* Serves an index: its source rules are checked again with its digest,
  * and their warnings go to the client. */
 static void
@@ -579,12 +554,7 @@ gate_request_finish_verdict(struct gate_request *request,
                         request->reference, request->digest, &subject_request);
     subject_request.tag = request->tag[0] != '\0' ? request->tag : NULL;
     verdict =
-        policy_decide(request->policy, findings, &subject_request, time(NULL));
-    if (verdict != NULL &&
-        merge_source(request, &subject_request, verdict) < 0) {
-        json_decref(verdict);
-        verdict = NULL;
-    }
+        policy_verdict(request->policy, findings, &subject_request, time(NULL));
     if (verdict == NULL) {
         pg_error_set(&err, 503, PG_ERR_UNAVAILABLE,
                      "out of memory while deciding the verdict for image %s",

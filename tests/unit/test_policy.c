@@ -2126,6 +2126,44 @@ START_TEST(source_rules)
 }
 END_TEST
 
+/* policy_verdict adds the source rules' results, with the manifest digest
+ * known, to the content rules' decided findings. */
+START_TEST(source_rules_in_verdict)
+{
+    static const struct expected content[] = {
+        {"content", NULL, "content m", NULL, NULL},
+    };
+    static const struct expected old[] = {
+        {"reference", NULL, "tag 1 is old", NULL, NULL}};
+    static const struct expected hub[] = {
+        {"no-docker-hub", NULL, "pulls from Docker Hub are blocked", NULL,
+         NULL},
+    };
+    struct policy_request ghcr = {"ghcr.io", "x", "1", "sha256:aa"};
+    struct policy_request hub_request = {"docker.io", "library/nginx", "1",
+                                         "sha256:aa"};
+    const struct expected_verdict root_old = {"deny", LIST(content), LIST(old),
+                                              NONE};
+    const struct expected_verdict hub_verdict = {"deny", LIST(hub), LIST(old),
+                                                 NONE};
+    struct policy *policy = parse_ok(source_policy);
+    json_t *document = image_document("{\"config\": {\"user\": \"\"}}");
+    json_t *root = evaluate_ok(policy, document);
+    json_t *clean_document = image_document("{}");
+    json_t *clean = evaluate_ok(policy, clean_document);
+
+    check_verdict(policy_verdict(policy, root, &ghcr, time(NULL)), policy,
+                  "image", &root_old);
+    check_verdict(policy_verdict(policy, clean, &hub_request, time(NULL)),
+                  policy, "image", &hub_verdict);
+    json_decref(root);
+    json_decref(clean);
+    json_decref(document);
+    json_decref(clean_document);
+    policy_free(policy);
+}
+END_TEST
+
 /* image.tag is missing from a request by digest: reading it is a runtime
  * error, and the rule fires rather than let the image through. */
 START_TEST(source_runtime_error)
@@ -2517,6 +2555,7 @@ policy_suite(void)
     suite_add_tcase(suite, decide);
 
     tcase_add_test(source, source_rules);
+    tcase_add_test(source, source_rules_in_verdict);
     tcase_add_test(source, source_runtime_error);
     tcase_add_test(source, source_exception_expires);
     suite_add_tcase(suite, source);
