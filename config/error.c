@@ -1,4 +1,5 @@
 #include "config/error.h"
+#include "config/utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,35 +15,6 @@ static struct pg_error out_of_memory = {
     .code = PG_ERR_UNAVAILABLE,
     .message = "out of memory; the request was not served, retry later",
 };
-
-/*
- * Cuts a UTF-8 sequence that truncation left incomplete at the end of
- * text. Messages quote names from input and end up in JSON bodies, which
- * must be valid UTF-8, and a cut in the middle of a character would make
- * the whole body unencodable.
- */
-static void
-trim_partial_utf8(char *text)
-{
-    size_t len = strlen(text);
-    size_t start = len;
-    unsigned char lead;
-    size_t need;
-
-    /* Continuation bytes have the form 10xxxxxx; a sequence has at most
-     * three after its lead byte. */
-    while (start > 0 && len - start < 3 &&
-           ((unsigned char)text[start - 1] & 0xC0) == 0x80)
-        start--;
-    if (start == 0)
-        return;
-    lead = (unsigned char)text[start - 1];
-    if (lead < 0xC0)
-        return;
-    need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-    if (len - (start - 1) < need)
-        text[start - 1] = '\0';
-}
 
 void
 pg_error_set(struct pg_error **err, int status, const char *code,
@@ -65,7 +37,7 @@ pg_error_set(struct pg_error **err, int status, const char *code,
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
-    trim_partial_utf8(e->message);
+    pg_utf8_trim(e->message);
 
     *err = e;
 }
@@ -86,7 +58,7 @@ pg_error_prefix(struct pg_error **err, const char *fmt, ...)
 
     /* Truncation is expected here: the message keeps its first bytes. */
     prefix[sizeof(prefix) - 3] = '\0';
-    trim_partial_utf8(prefix);
+    pg_utf8_trim(prefix);
     size_t used = strlen(prefix);
     memcpy(joined, prefix, used);
     memcpy(joined + used, ": ", 2);
@@ -95,7 +67,7 @@ pg_error_prefix(struct pg_error **err, const char *fmt, ...)
     size_t msg_len = strnlen((*err)->message, rest);
     memcpy(joined + used, (*err)->message, msg_len);
     joined[used + msg_len] = '\0';
-    trim_partial_utf8(joined);
+    pg_utf8_trim(joined);
     memcpy((*err)->message, joined, sizeof(joined));
 }
 

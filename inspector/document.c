@@ -120,6 +120,7 @@
 #include "config/error.h"
 #include "config/limits.h"
 #include "config/parse.h"
+#include "config/utf8.h"
 #include "inspector/document_internal.h"
 #include "inspector/inspector.h"
 
@@ -139,44 +140,6 @@ static const char *const secret_env_words[] = {
 /* Length of a ChainID: "sha256:" and 64 hex digits. */
 #define CHAIN_ID_LENGTH 71
 
-/*
- * Returns the length of the valid UTF-8 sequence that starts at text and
- * fits in left bytes, or 0 when there is none. Overlong forms, surrogates
- * and code points above U+10FFFF are invalid, as RFC 3629 defines.
- */
-static size_t
-utf8_sequence_length(const unsigned char *text, size_t left)
-{
-    uint32_t code_point;
-    size_t len;
-
-    if (text[0] < 0x80)
-        return 1;
-    if (text[0] >= 0xc2 && text[0] <= 0xdf)
-        len = 2, code_point = text[0] & 0x1f;
-    else if (text[0] >= 0xe0 && text[0] <= 0xef)
-        len = 3, code_point = text[0] & 0x0f;
-    else if (text[0] >= 0xf0 && text[0] <= 0xf4)
-        len = 4, code_point = text[0] & 0x07;
-    else
-        return 0;
-
-    if (len > left)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((text[i] & 0xc0) != 0x80)
-            return 0;
-        code_point = (code_point << 6) | (text[i] & 0x3f);
-    }
-
-    if (len == 3 &&
-        (code_point < 0x800 || (code_point >= 0xd800 && code_point <= 0xdfff)))
-        return 0;
-    if (len == 4 && (code_point < 0x10000 || code_point > 0x10ffff))
-        return 0;
-    return len;
-}
-
 /* Returns a JSON string of text with invalid bytes replaced, or NULL. */
 static json_t *
 json_text_replaced(const char *text, size_t len)
@@ -194,7 +157,7 @@ json_text_replaced(const char *text, size_t len)
         return NULL;
 
     for (size_t i = 0; i < len;) {
-        size_t n = utf8_sequence_length(in + i, len - i);
+        size_t n = pg_utf8_sequence_length(in + i, len - i);
 
         if (n == 0) {
             memcpy(out + used, replacement, 3);

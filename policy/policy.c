@@ -27,6 +27,7 @@
 
 #include "config/error.h"
 #include "config/limits.h"
+#include "config/utf8.h"
 #include "config/yaml.h"
 #include "policy/cel.h"
 #include "policy/cel_check.h"
@@ -1693,15 +1694,15 @@ find_rule(const struct policy *policy, const char *name)
 static json_t *
 cap_message(json_t *message)
 {
-    const char *text = json_string_value(message);
-    size_t len = POLICY_MESSAGE_MAX - 3;
+    char text[POLICY_MESSAGE_MAX - 3 + 1];
     json_t *cut;
 
     if (json_string_length(message) <= POLICY_MESSAGE_MAX)
         return message;
-    while (len > 0 && ((unsigned char)text[len] & 0xc0) == 0x80)
-        len--;
-    cut = json_sprintf("%.*s...", (int)len, text);
+    memcpy(text, json_string_value(message), sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    pg_utf8_trim(text);
+    cut = json_sprintf("%s...", text);
     json_decref(message);
     return cut;
 }

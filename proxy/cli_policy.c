@@ -34,6 +34,7 @@
 #include "config/limits.h"
 #include "config/log.h"
 #include "config/parse.h"
+#include "config/utf8.h"
 #include "config/yaml.h"
 #include "inspector/inspector.h"
 #include "policy/cel.h"
@@ -1835,28 +1836,6 @@ run_tests(struct test_run *run)
 
 /* ---- test: JUnit XML ---- */
 
-/* Returns the length of the valid UTF-8 sequence at text, or 0. */
-static size_t
-utf8_sequence(const unsigned char *text)
-{
-    unsigned char c = text[0];
-    size_t len = c < 0x80                 ? 1
-                 : c >= 0xc2 && c <= 0xdf ? 2
-                 : c >= 0xe0 && c <= 0xef ? 3
-                 : c >= 0xf0 && c <= 0xf4 ? 4
-                                          : 0;
-
-    for (size_t i = 1; i < len; i++) {
-        if ((text[i] & 0xc0) != 0x80)
-            return 0;
-    }
-    /* Overlong forms, UTF-16 surrogates and code points past U+10FFFF. */
-    if ((c == 0xe0 && text[1] < 0xa0) || (c == 0xed && text[1] >= 0xa0) ||
-        (c == 0xf0 && text[1] < 0x90) || (c == 0xf4 && text[1] >= 0x90))
-        return 0;
-    return len;
-}
-
 /* UTF-8 of U+FFFD, the replacement character. */
 #define REPLACEMENT_CHARACTER "\xef\xbf\xbd"
 
@@ -1870,9 +1849,10 @@ static void
 xml_text(FILE *out, const char *text)
 {
     const unsigned char *p = (const unsigned char *)text;
+    const unsigned char *end = p + strlen(text);
 
     while (*p != '\0') {
-        size_t len = utf8_sequence(p);
+        size_t len = pg_utf8_sequence_length(p, (size_t)(end - p));
 
         if (len == 3 && p[0] == 0xef && p[1] == 0xbf && p[2] >= 0xbe) {
             fputs(REPLACEMENT_CHARACTER, out);
