@@ -37,7 +37,7 @@ struct yaml_mark {
     size_t index;
     size_t line;
     size_t column;
-    /* Where a scalar's text starts: after the opening quote, or on the
+    /* The position of a scalar's text: after the opening quote, or on the
      * first line of a block scalar. Equal to line and column otherwise. */
     size_t content_line;
     size_t content_column;
@@ -71,9 +71,9 @@ struct yaml_builder {
     struct yaml_doc *doc;
     const char *text;
     size_t len;
-    /* libyaml's mark index counts characters; these remember the byte
-     * offset of one character index so that converting the next, which
-     * is never much further, does not start over. */
+    /* libyaml's mark index counts characters. These keep the byte offset
+     * of the last character index converted, so that the next conversion
+     * continues from there instead of from the start. */
     size_t cursor_char;
     size_t cursor_byte;
 };

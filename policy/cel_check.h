@@ -13,7 +13,7 @@
 #include "config/error.h"
 #include "policy/cel.h"
 
-/* What a checked expression may read. */
+/* The variables a checked expression may read. */
 enum cel_check_env {
     /* Any name: the variables are not known in advance, as for
      * pullgate policy eval. Only functions and literals are checked. */

@@ -103,9 +103,9 @@ struct regex_entry {
  * bounds its stack. */
 #define CEL_REGEX_MATCH_LIMIT 1000000u
 
-/* Ints of workspace for one DFA match: room for the states of patterns
- * far larger than policies write; a pattern that needs more fails with
- * an error naming it. */
+/* Ints of workspace for one DFA match. That is room for the states of
+ * patterns far larger than policies write, and a pattern that needs more
+ * fails with an error naming it. */
 #define CEL_REGEX_DFA_WORKSPACE 4096
 
 /* One allocation of the arena, linked to the previous one. */
@@ -1638,7 +1638,7 @@ call_matches(struct eval *ev, const struct cel_ast *ast, struct cel_value *args,
         cost *= args[0].u.string.len;
     if (charge_steps(ev, ast, cost / 1024, err) < 0)
         return -1;
-    /* The first match found is enough to answer, so the shortest. */
+    /* The first match found decides the result, so the shortest. */
     rc = pcre2_dfa_match(code, (PCRE2_SPTR)args[0].u.string.data,
                          args[0].u.string.len, 0, PCRE2_DFA_SHORTEST,
                          match_data, ev->match_context, workspace,

@@ -310,8 +310,8 @@ states_step(const struct glob_states *cur, struct glob_states *next,
     return live;
 }
 
-/* Whether byte c can only match itself: it is none of the characters
- * that start or end a wildcard, a class or an escape. */
+/* Whether byte c can only match itself, because it does not start or
+ * end a wildcard, a class or an escape. */
 static bool
 is_plain_byte(char c)
 {
@@ -340,7 +340,7 @@ bytes_equal(const char *a, const char *b, size_t n, bool ignore_case)
  * that ends in /.aws/credentials) fail here, in time proportional to
  * those bytes, before the automaton runs. Returns false only when the
  * text cannot match. A glob that is all plain bytes is decided here, and
- * *decided says so.
+ * *decided is then true.
  */
 static bool
 plain_ends_match(const char *glob, size_t glob_len, const char *text,

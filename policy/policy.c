@@ -335,7 +335,7 @@ check_keys(struct loader *ld, const json_t *object, const char *where,
 /*
  * Returns member key of object when it is a string that is not empty, or
  * NULL: silently when it is absent and optional, else with a problem that
- * says what to write (fix).
+ * names what to write (fix).
  */
 static const char *
 get_text(struct loader *ld, const json_t *object, const char *key,
@@ -857,8 +857,8 @@ typedef void (*item_loader)(struct loader *ld, const json_t *item,
 
 /*
  * Loads the list under key (rules or exceptions), each item with load,
- * while *count stays under max. first_key and noun say in messages how
- * an item starts and what it is.
+ * while *count stays under max. Messages name an item by noun and show
+ * how it starts with first_key.
  */
 static void
 load_list(struct loader *ld, const json_t *root, const char *key,
@@ -1821,7 +1821,7 @@ findings_new(const struct policy *policy, const char *kind)
                      "kind", kind, "findings");
 }
 
-/* Adds the inspection-failed finding that on_inspection_failure asks for. */
+/* Adds the inspection-failed finding that on_inspection_failure sets. */
 static int
 inspection_failed(const struct policy *policy, const json_t *document,
                   json_t *findings)

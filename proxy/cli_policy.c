@@ -718,7 +718,7 @@ resolve_image(const struct config *cfg, const char *text, size_t host_len,
  * index.docker.io and registry-1.docker.io read as docker.io, and
  * "library/" before a Docker Hub name of one component. A reference with
  * neither tag nor digest gets the tag "latest", as docker pull does.
- * Returns 0, or -1 with an error that says why text is invalid.
+ * Returns 0, or -1 with an error that names why text is invalid.
  */
 static int
 parse_image_ref(const struct config *cfg, const char *text,

@@ -433,7 +433,7 @@ remember_tag(struct gate *gate, const char *scope, const char *digest,
  * tag and the platform manifest by digest, and containerd resolves a tag
  * with HEAD and then gets the manifest by digest. A rule scoped to tags,
  * or an exception naming a tag, must apply to the image they run. The
- * table holds GATE_CHILD_TAGS entries for GATE_CHILD_TAG_SECONDS, and
+ * table has GATE_CHILD_TAGS entries for GATE_CHILD_TAG_SECONDS, and
  * entries are per repository, not per client, so the last tag that
  * reached a manifest is the one remembered.
  */

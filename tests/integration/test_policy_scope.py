@@ -36,7 +36,7 @@ def test_tag_scope_covers_platform_manifest(registry, pullgate, skopeo_client):
     root_index("team/app", "1", registry)
     proxy = pullgate(upstreams={"docker.io": registry.url}, policy=TAG_SCOPED)
 
-    # A runtime asks for the index by tag, then the platform by digest.
+    # A runtime requests the index by tag, then the platform by digest.
     tagged = images.get_manifest(proxy.url, "team/app", "latest")
     child = images.get_manifest(
         proxy.url, "team/app", index.child("amd64").digest
